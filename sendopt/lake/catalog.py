@@ -1,0 +1,13 @@
+"""The table catalog: every table sendopt reads or writes, declared once.
+
+A table ``<layer>.<name>`` lives at ``<lake.root>/<layer>/<name>`` (or, on
+Databricks with Unity Catalog, ``<catalog>.<schema_prefix><layer>.<name>``).
+Declarations live in ``sendopt/lake/tables/<area>.py``; this module assembles
+them into :data:`CATALOG`, the only registry jobs use.
+"""
+from sendopt.lake.spec import LAYERS, Catalog, Column, TableSpec, col, spark_type
+from sendopt.lake.tables import ops, world
+
+CATALOG = Catalog([*ops.TABLES, *world.TABLES])
+
+__all__ = ["CATALOG", "LAYERS", "Catalog", "Column", "TableSpec", "col", "spark_type"]

@@ -1,0 +1,1 @@
+"""Table declarations, one module per area; ``sendopt.lake.catalog`` assembles them."""
