@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from deltalake import DeltaTable, Schema
-from deltalake.exceptions import CommitFailedError, TableNotFoundError as DeltaTableNotFound
-from deltalake.transaction import AddAction, CommitProperties, Transaction, create_table_with_add_actions
+from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+from deltalake.transaction import AddAction, create_table_with_add_actions
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
