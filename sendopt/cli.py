@@ -1,0 +1,70 @@
+"""``sendopt <job> [options]`` — every job (and pipeline) reachable the same way.
+
+A failure ends with one line: what failed, where, and which log to read.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sendopt.config import ENVIRONMENTS, ConfigLoader
+from sendopt.errors import SendoptError
+from sendopt.registry import JOBS, PIPELINES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    jobs = "\n".join(f"  {name:20} {job.help}" for name, job in JOBS.items())
+    pipes = "\n".join(f"  {name:20} runs: {' → '.join(steps)}" for name, steps in PIPELINES.items())
+    parser = argparse.ArgumentParser(
+        prog="sendopt",
+        description="Daily marketing decisions on Spark and Delta.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"jobs:\n{jobs}\n\npipelines:\n{pipes}",
+    )
+    parser.add_argument("job", choices=sorted([*JOBS, *PIPELINES]), metavar="job", help="job or pipeline to run")
+    parser.add_argument("--env", default="local", choices=ENVIRONMENTS, help="environment overlay (default local)")
+    parser.add_argument("--conf", action="append", default=[], metavar="FILE", help="extra YAML overlay (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. world.users=1000")
+    parser.add_argument("--date", metavar="YYYY-MM-DD", help="business date of the run (sets run.date)")
+    parser.add_argument("--region", help="run for this region only")
+    parser.add_argument("--brand", help="run for this brand only (with --region)")
+    parser.add_argument("--conf-dir", help="folder with base.yaml and the overlays (default: ./conf)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = list(args.set) + ([f"run.date={args.date}"] if args.date else [])
+    steps = PIPELINES.get(args.job, (args.job,))
+    current = steps[0]
+    try:
+        from sendopt.runner import run_job
+
+        loader = ConfigLoader(args.env, args.conf, overrides, args.conf_dir)
+        spark = None
+        for current in steps:
+            contexts = run_job(JOBS[current], loader, args.region, args.brand, spark=spark)
+            spark = contexts[0].spark if contexts else spark
+    except SendoptError as exc:
+        print(f"FAILED {current}: {exc}", file=sys.stderr)
+        _point_to_log()
+        return 2
+    except Exception as exc:
+        logging.getLogger("sendopt").exception("job %s crashed", current)
+        print(f"FAILED {current}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        _point_to_log()
+        return 1
+    return 0
+
+
+def _point_to_log() -> None:
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            print(f"  full log: {handler.baseFilename}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
