@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from sendopt import __version__
 from sendopt.config import ConfigLoader, SendoptConfig
@@ -114,8 +113,7 @@ def _ledger_row(ctx: JobContext, status: str, started: dt.datetime, message: str
 def record_run(ctx: JobContext, status: str, started: dt.datetime, message: str = "") -> None:
     """Append this run's row to the ledger (a failure to do so is logged, never masks the job's error)."""
     try:
-        schema = T.StructType([f for f in JOB_RUNS.schema])
-        df = ctx.spark.createDataFrame([_ledger_row(ctx, status, started, message)], schema)
+        df = ctx.spark.createDataFrame([_ledger_row(ctx, status, started, message)], JOB_RUNS.schema)
         ledger = Lake(ctx.spark, ctx.config, run_id=ctx.run_id, job=ctx.job)
         ledger.write(df, JOB_RUNS, mode="append")
     except Exception as exc:
