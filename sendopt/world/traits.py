@@ -1,0 +1,113 @@
+"""Latent and observable per-user attributes, as a pure function of the user index.
+
+Every generator recomputes these for its batch of users (cheap, vectorised),
+so tables never need a join to learn a user's market or traits, and the
+truth table ``truth.user_traits`` is exactly what the generators used.
+Latents are correlated with each other and with the observable demographics
+only partly, so models must infer them from behaviour.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sendopt.world.model import World
+from sendopt.world.rng import sigmoid
+
+COUPON_TYPES = ("sure_thing", "persuadable", "lost_cause", "sleeping_dog")
+DEVICES = ("ios", "android", "web")
+GENDERS = ("female", "male", "other")
+
+
+def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """All attributes of users ``idx`` (int64 array) as named arrays."""
+    cfg, t, rng = world.config, world.config.traits, world.rng
+    mk = world.markets
+    idx = np.asarray(idx, dtype=np.int64)
+    market = rng.choice("user.market", mk.weights, idx)
+    region = np.array([world.region_names.index(r) for r in mk.regions])[market]
+
+    # signup: most users existed before the window, a share arrive inside it
+    is_new = rng.uniform("user.new", idx) < cfg.new_user_share
+    signup_day = np.where(
+        is_new,
+        rng.integers("user.signup_in", cfg.days, idx),
+        -1 - np.minimum(rng.exponential("user.signup_before", idx, mean=400.0), 5 * 365).astype(np.int64),
+    )
+
+    z_buy = rng.normal("user.z_buy", idx)
+    z_eng = t.engagement_corr * z_buy + np.sqrt(1 - t.engagement_corr**2) * rng.normal("user.z_eng", idx)
+    z_fat = rng.normal("user.z_fatigue", idx)
+    age = np.clip(18 + rng.exponential("user.age", idx, mean=17.0), 18, 90).astype(np.int64)
+    age_effect = -0.01 * (age - 40)  # older customers buy a little less often, open a little more
+
+    # engagement decays into inactivity: remaining active life is memoryless (exponential)
+    life = rng.exponential("user.life", idx, mean=t.mean_active_days)
+    dormant = (~is_new) & (rng.uniform("user.dormant", idx) < t.dormant_share)
+    decay_start = np.where(is_new, signup_day + life, np.where(dormant, -life * 0.25, life))
+
+    preferred_hour = np.clip(np.round(12 + 3.5 * rng.normal("user.hour", idx)), 7, 22).astype(np.int64)
+    coupon_type = rng.choice("user.coupon_type", [cfg.coupons.type_shares[c] for c in COUPON_TYPES], idx)
+    device = np.where(
+        rng.uniform("user.ios", idx) < mk.ios_share[market],
+        0,
+        np.where(rng.uniform("user.android", idx) < 0.8, 1, 2),
+    )
+    return {
+        "idx": idx,
+        "market": market,
+        "region": region,
+        "is_new": is_new,
+        "signup_day": signup_day,
+        "exploration": rng.uniform("user.explore", idx) < cfg.exploration_share,
+        "age": age,
+        "gender": rng.choice("user.gender", [0.49, 0.49, 0.02], idx),
+        "device": device,
+        "home_lat": mk.centre_lat[market] + cfg.merchants.store_spread_deg * rng.normal("user.lat", idx),
+        "home_lon": mk.centre_lon[market] + cfg.merchants.store_spread_deg * rng.normal("user.lon", idx),
+        "purchase_logit": t.purchase_logit + mk.purchase_shift[market] + t.purchase_sd * z_buy - age_effect,
+        "email_uplift": t.email_uplift_mean * np.exp(t.email_uplift_sd * rng.normal("user.uplift", idx) - 0.125),
+        "saturation": t.saturation_mean * np.exp(0.4 * rng.normal("user.saturation", idx)),
+        "unsubscribe_logit": t.unsubscribe_logit + mk.unsubscribe_shift[market] + t.unsubscribe_sd * z_fat,
+        "fatigue_slope": t.fatigue_slope_mean * np.exp(t.fatigue_slope_sd * (0.7 * z_fat + 0.71 * rng.normal("user.fatigue", idx)) - 0.08),
+        "open_prob": sigmoid(t.open_logit + t.open_sd * z_eng + age_effect),
+        "click_prob": sigmoid(t.click_logit + 0.6 * z_buy),
+        "spend_log_mu": t.spend_log_mu + mk.spend_shift[market] + t.spend_log_sd * rng.normal("user.spend", idx),
+        "decay_start": decay_start,
+        "favourite_category": rng.integers("user.category", len(cfg.categories), idx),
+        "web_rate": cfg.web.sessions_per_day * np.exp(0.6 * z_eng + 0.3 * z_buy - 0.2),
+        "card_holder": rng.uniform("user.card", idx) < cfg.cards.holder_share,
+        "card_rate": cfg.cards.tx_per_day * np.exp(0.5 * rng.normal("user.card_rate", idx) - 0.125),
+        "email_opt_in": rng.uniform("user.email_in", idx) < cfg.email.opt_in_share,
+        "push_opt_in": rng.uniform("user.push_in", idx) < cfg.push.opt_in_share,
+        "push_opt_out_day": np.where(
+            rng.uniform("user.push_out", idx) < cfg.push.opt_out_share,
+            rng.integers("user.push_out_day", cfg.days, idx),
+            np.iinfo(np.int64).max // 4,
+        ),
+        "push_logit": cfg.push.open_logit + 0.8 * z_eng + 0.5 * rng.normal("user.push", idx),
+        "preferred_hour": preferred_hour,
+        "discount_sensitivity": sigmoid(1.2 * rng.normal("user.discount", idx) - 0.3 * z_buy),
+        "coupon_type": coupon_type,
+        "coupon_threshold": np.asarray(cfg.coupons.levels)[
+            1 + rng.integers("user.coupon_threshold", len(cfg.coupons.levels) - 1, idx)
+        ],
+        "value_log_mu": cfg.coupons.value_log_mu + 0.4 * z_buy + mk.spend_shift[market],
+    }
+
+
+
+TRAITS_SCHEMA = (
+    "idx long, market int, exploration boolean, signup_day int, purchase_logit double, email_uplift double, "
+    "saturation double, unsubscribe_logit double, fatigue_slope double, open_prob double, click_prob double, "
+    "spend_log_mu double, decay_start double, favourite_category int, web_rate double, card_holder boolean, "
+    "card_rate double, push_logit double, preferred_hour int, discount_sensitivity double, coupon_type int, "
+    "coupon_threshold double, value_log_mu double"
+)
+
+
+def traits_rows(world: World, batch: pd.DataFrame) -> pd.DataFrame:
+    """``truth.user_traits`` rows: the latents above, as the generators used them."""
+    tr = user_traits(world, batch["idx"].to_numpy(np.int64))
+    names = [c.split()[0] for c in TRAITS_SCHEMA.split(", ")]
+    return pd.DataFrame({n: tr[n] for n in names})
