@@ -1,0 +1,141 @@
+"""Response models: the base class every channel's model derives from.
+
+A response model predicts a set of mutually exclusive outcomes (one multiclass
+LightGBM, so the probabilities sum to 1 by construction) from customer features
+plus a *treatment* feature (e.g. the weekly email frequency), so a decision can ask
+"what happens if this customer gets k". The base class owns the shared mechanics —
+fit through the trainer, score in Spark, evaluate, log and register in MLflow — and a
+channel supplies its outcomes, treatment and training frame.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pyspark.sql import DataFrame, SparkSession
+
+from sendopt.config import SendoptConfig
+from sendopt.models import tracking
+from sendopt.models.metrics import Evaluation, evaluate
+from sendopt.models.reference import reference_stats
+from sendopt.models.scoring import score
+from sendopt.models.spec import TrainResult, TrainSpec
+from sendopt.models.trainer import train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitReport:
+    """Everything a training cycle learned about one model, ready to log."""
+
+    result: TrainResult
+    valid: Evaluation
+    features: list[str]
+    dropped: dict[str, str] = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+    extra_metrics: dict[str, float] = field(default_factory=dict)
+
+
+class ResponseModel(ABC):
+    channel: ClassVar[str]
+    kind: ClassVar[str] = "response"
+    outcomes: ClassVar[tuple[str, ...]]
+    treatment: ClassVar[str | None] = None
+    label_col: ClassVar[str] = "label"
+    weight_col: ClassVar[str | None] = "weight"
+
+    def __init__(self, config: SendoptConfig, region: str, brand: str) -> None:
+        self.config = config
+        self.region = region
+        self.brand = brand
+
+    # -------------------------------------------------------------- identity
+    @property
+    def name(self) -> str:
+        return tracking.model_name(self.config, self.channel, self.kind, self.region, self.brand)
+
+    @property
+    def prob_cols(self) -> list[str]:
+        return [f"p_{o}" for o in self.outcomes]
+
+    # -------------------------------------------------------------- per channel
+    @abstractmethod
+    def candidate_features(self) -> list[str]:
+        """Customer feature columns offered to the model (before selection; without the treatment)."""
+
+    @abstractmethod
+    def categorical_features(self) -> list[str]:
+        """Integer-coded categorical columns among the features."""
+
+    @abstractmethod
+    def train_spec(self, features: Sequence[str]) -> TrainSpec:
+        """Trainer settings for this model and feature list."""
+
+    def backend(self) -> str:
+        """Trainer backend: auto picks SynapseML where its jars are, else the barrier trainer."""
+        return "auto"
+
+    # -------------------------------------------------------------- shared mechanics
+    def model_features(self, customer_features: Sequence[str]) -> list[str]:
+        return [*customer_features, *([self.treatment] if self.treatment else [])]
+
+    def fit(self, spark: SparkSession, train_df: DataFrame, valid_df: DataFrame,
+            customer_features: Sequence[str]) -> tuple[TrainResult, Evaluation]:
+        spec = self.train_spec(self.model_features(customer_features))
+        result = train(spark, train_df, valid_df, spec, backend=self.backend())
+        evaluation = self.evaluate(self.score(valid_df, result.model_str, spec.features))
+        log.info("stage=fit model=%s backend=%s rows=%s best_iteration=%s valid_auc=%.4f valid_log_loss=%.4f",
+                 self.name, result.backend, result.train_rows, result.best_iteration,
+                 evaluation.macro_auc, evaluation.log_loss)
+        return result, evaluation
+
+    def score(self, df: DataFrame, model_text: str, features: Sequence[str] | None = None) -> DataFrame:
+        """Add ``p_<outcome>`` columns, scored in Spark with the booster broadcast once per partition."""
+        return score(df, model_text, list(features) if features else None, out_cols=self.prob_cols)
+
+    def evaluate(self, scored: DataFrame) -> Evaluation:
+        weight = self.weight_col if self.weight_col in scored.columns else None
+        return evaluate(scored, self.label_col, self.prob_cols, weight=weight)
+
+    def reference(self, train_df: DataFrame, features: Sequence[str]) -> dict:
+        return reference_stats(train_df, list(features))
+
+    def log_and_register(self, report: FitReport, run_id: str, run_date: dt.date,
+                         inputs: dict[str, int], params: dict[str, Any]) -> str:
+        """One MLflow run with params, metrics, importance, inputs' Delta versions; register the model."""
+        import mlflow
+
+        from sendopt.runner import code_version
+
+        tracking.configure(self.config)
+        booster = report.result.booster
+        importance = dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist(), strict=True))
+        tags = {"channel": self.channel, "region": self.region, "brand": self.brand,
+                "sendopt_run_id": run_id, "run_date": str(run_date),
+                "config_hash": self.config.config_hash, "code_version": code_version()}
+        with mlflow.start_run(run_name=f"{self.name}-{run_date}", tags=tags) as run:
+            mlflow.log_params({**params, "backend": report.result.backend, "features": len(report.features),
+                               "best_iteration": report.result.best_iteration})
+            mlflow.log_metrics({**report.valid.as_metrics("valid_"), **report.extra_metrics,
+                                "train_rows": report.result.train_rows, "train_seconds": report.result.seconds})
+            mlflow.log_dict({f"input.{t}": v for t, v in sorted(inputs.items())}, "input_versions.json")
+            mlflow.set_tags({f"input.{t}": str(v) for t, v in inputs.items()})
+            version = tracking.log_booster(
+                booster,
+                self.name,
+                artifacts={
+                    "feature_importance.json": dict(sorted(importance.items(), key=lambda kv: -kv[1])),
+                    "features.json": {"kept": report.features, "dropped": report.dropped},
+                    "reference_stats.json": report.reference,
+                    "reliability.json": report.valid.reliability.to_dict(orient="records"),
+                },
+                tags={**tags, "mlflow_run_id": run.info.run_id},
+            )
+        promoted = tracking.promote_if_first(self.name, version)
+        log.info("stage=register model=%s version=%s champion=%s", self.name, version, promoted)
+        return version

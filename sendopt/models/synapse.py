@@ -1,0 +1,84 @@
+"""SynapseML's ``LightGBMClassifier`` as a trainer backend (picked where its jars are on the classpath).
+
+The spec's LightGBM parameters are mapped to SynapseML's setters (the rest travel in
+``passThroughArgs``), so both distributed backends train the same model. The bounded
+validation sample rides along flagged by ``validationIndicatorCol`` (SynapseML gives
+it to every worker, as our barrier backend does), and the result is returned as a
+native Booster rebuilt from ``getNativeModel()``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightgbm as lgb
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from sendopt.models.prepare import Prepared
+from sendopt.models.spec import WEIGHT_COL, ModelError, TrainResult, TrainSpec, booster_params
+
+FEATURES_COL = "_sendopt_features"
+VALID_FLAG = "_sendopt_is_valid"
+#: LightGBM parameter → SynapseML param name (everything else goes through passThroughArgs).
+PARAM_NAMES = {
+    "objective": "objective", "learning_rate": "learningRate", "num_leaves": "numLeaves",
+    "max_depth": "maxDepth", "min_data_in_leaf": "minDataInLeaf", "min_sum_hessian_in_leaf": "minSumHessianInLeaf",
+    "feature_fraction": "featureFraction", "bagging_fraction": "baggingFraction", "bagging_freq": "baggingFreq",
+    "lambda_l1": "lambdaL1", "lambda_l2": "lambdaL2", "max_bin": "maxBin", "min_gain_to_split": "minGainToSplit",
+    "max_cat_threshold": "maxCatThreshold", "cat_smooth": "catSmooth", "cat_l2": "catl2",
+    "seed": "seed", "deterministic": "deterministic", "num_threads": "numThreads", "verbosity": "verbosity",
+    "boosting_type": "boostingType",
+}
+#: Set by SynapseML itself from its own params / the data (never passed through).
+MANAGED = {"num_class", "metric", "machines", "num_machines", "local_listen_port", "tree_learner", "pre_partition"}
+
+
+def synapse_params(spec: TrainSpec) -> dict[str, Any]:
+    """SynapseML constructor arguments equivalent to :func:`booster_params` for ``spec``."""
+    params = booster_params(spec)
+    metric = params.get("metric")
+    mapped: dict[str, Any] = {
+        "numIterations": spec.num_boost_round,
+        "earlyStoppingRound": spec.early_stopping_rounds,
+        "metric": metric[0] if isinstance(metric, list) else metric,
+        "useBarrierExecutionMode": True,
+        "categoricalSlotNames": list(spec.categorical),
+    }
+    passthrough = []
+    for key, value in params.items():
+        if key in PARAM_NAMES:
+            mapped[PARAM_NAMES[key]] = value
+        elif key not in MANAGED and key != "force_row_wise":
+            passthrough.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    if passthrough:
+        mapped["passThroughArgs"] = " ".join(passthrough)
+    return mapped
+
+
+def train_synapseml(spark: SparkSession, prepared: Prepared, spec: TrainSpec) -> TrainResult:
+    """Fit SynapseML's LightGBMClassifier on the prepared rows; return the native booster."""
+    try:
+        from pyspark.ml.feature import VectorAssembler
+        from synapse.ml.lightgbm import LightGBMClassifier
+    except ImportError as exc:
+        raise ModelError(f"backend='synapseml' needs the synapseml Python package and jars: {exc}") from exc
+    t0 = time.perf_counter()
+    data = prepared.train.withColumn(VALID_FLAG, F.lit(False)).unionByName(
+        prepared.valid.withColumn(VALID_FLAG, F.lit(True))
+    )
+    assembled = VectorAssembler(inputCols=list(spec.features), outputCol=FEATURES_COL,
+                                handleInvalid="keep").transform(data)
+    classifier = LightGBMClassifier(
+        featuresCol=FEATURES_COL, labelCol=spec.label, weightCol=WEIGHT_COL,
+        validationIndicatorCol=VALID_FLAG, **synapse_params(spec),
+    )
+    model = classifier.fit(assembled)
+    booster = lgb.Booster(model_str=model.getNativeModel())
+    best = model.getBoosterBestIteration()
+    return TrainResult(
+        booster=booster, best_iteration=best if best and best > 0 else booster.current_iteration(),
+        backend="synapseml", train_rows=prepared.train_rows_estimate, valid_rows=prepared.valid_rows_estimate,
+        seconds=time.perf_counter() - t0, history={}, features=list(spec.features),
+        class_weights=prepared.class_weights, tasks=0,
+    )
