@@ -118,7 +118,7 @@ class CardsConfig(_Frozen):
             "5411": 20, "5812": 10, "5814": 8, "5541": 7, "5912": 4, "5311": 3, "5691": 3, "5732": 2,
             "5942": 1.5, "5813": 4, "4121": 3, "4111": 6, "7832": 1.5, "5661": 1.5, "5995": 1.5,
             "5999": 3, "7230": 2, "5200": 1.5, "5251": 1.5, "5462": 3, "5499": 4, "5977": 1.5,
-            "5921": 2, "5945": 1, "5441": 1.5,
+            "5921": 2, "5945": 1, "5441": 1.5, "0742": 0.8,
         },
     )
     mcc_typical_amount: dict[str, float] = Field(
@@ -130,7 +130,7 @@ class CardsConfig(_Frozen):
     amount_sigma: float = 0.8
     planted_pairs: tuple[PlantedPair, ...] = (
         PlantedPair(mcc1="7832", mcc2="5813", window_days=1, strength=0.5),
-        PlantedPair(mcc1="5995", mcc2="5411", window_days=3, strength=0.35),
+        PlantedPair(mcc1="5995", mcc2="0742", window_days=3, strength=0.35),
         PlantedPair(mcc1="5661", mcc2="5691", window_days=3, strength=0.25),
         PlantedPair(mcc1="5251", mcc2="5200", window_days=5, strength=0.15),
         PlantedPair(mcc1="4121", mcc2="5812", window_days=2, strength=0.08),

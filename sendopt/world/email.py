@@ -71,8 +71,12 @@ def logging_policy(world: World, tr: dict, weeks: np.ndarray):
 
 
 def simulate(world: World, idx: np.ndarray, weeks: np.ndarray, inputs: dict | None = None) -> EmailWeeks:
-    """Play ``weeks`` for users ``idx``; ``inputs`` (simulate-outcomes) may fix ``planned``/``prob``/``policy``
-    per user for a single week and give the state: ``k_prev`` and ``blocked`` (already unsubscribed)."""
+    """Play ``weeks`` for users ``idx``.
+
+    ``inputs`` (simulate-outcomes, a single week) may fix ``planned``/``prob``/``policy`` per user
+    (``planned`` < 0: keep the logging policy) and give the state read from the lake: ``k_prev``
+    (emails last week) and ``blocked`` (already unsubscribed).
+    """
     rng = world.rng
     tr = user_traits(world, idx)
     n, n_w = len(idx), len(weeks)
@@ -86,7 +90,7 @@ def simulate(world: World, idx: np.ndarray, weeks: np.ndarray, inputs: dict | No
         given = inputs["planned"] >= 0
         planned = np.where(given[:, None], inputs["planned"][:, None], planned)
         prob = np.where(given[:, None], inputs["prob"][:, None], prob)
-        policy = np.where(given[:, None], 2, policy)
+        policy = np.where(given[:, None], inputs["policy"][:, None], policy)
     ranks = rng.permutation_ranks("email.days", 7, key, weeks[None, :])
     season = np.log(world.week_season(weeks))
     act = truth.activity(truth.NP, world, tr["decay_start"][:, None], (weeks * 7 + 3)[None, :].astype(float))
@@ -147,6 +151,7 @@ def _window(world: World, batch: pd.DataFrame, first_day: int, horizon: int):
         inputs = {
             "planned": batch["planned"].to_numpy(np.int64),
             "prob": batch["prob"].to_numpy(float),
+            "policy": batch["policy"].to_numpy(np.int64),
             "k_prev": batch["k_prev"].to_numpy(float),
             "blocked": batch["blocked"].to_numpy(bool),
         }

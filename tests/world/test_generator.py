@@ -6,6 +6,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from sendopt.lake.catalog import CATALOG
+from sendopt.lake.tables.world import CHECKS
 from sendopt.world.generate import DAILY_TABLES, table_frame
 from sendopt.world.model import world_from
 
@@ -81,8 +82,7 @@ def test_every_generated_mcc_is_a_real_iso18245_code(world_frames):
 
 @pytest.mark.parametrize("table", ["raw.email_events", "raw.orders", "raw.card_transactions", "raw.web_events"])
 def test_no_event_before_signup(world_frames, table):
-    spec = CATALOG.get(table)
-    ts = spec.properties["event_time"]
+    ts = CHECKS[table].event_time
     bad = (
         world_frames[table].join(world_frames["raw.customers"].select("user_id", "signup_date"), "user_id")
         .where(F.to_date(ts) < F.col("signup_date")).count()

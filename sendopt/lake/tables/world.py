@@ -1,11 +1,22 @@
 """Raw, reference, quarantine and truth tables of the synthetic world (and of real upstreams).
 
-Raw tables carry ``properties`` that drive validation (``sendopt.lake.quality``):
-``event_time`` (checked against the run date and the user's signup),
-``amounts`` (comma-separated, must be ≥ 0), ``mcc`` (must be a known code) and
-``user_key`` (must be a known customer).
+:data:`CHECKS` says, per raw table, which columns the validation rules of
+``sendopt.lake.quality`` look at (event time, user key, amounts, MCC).
 """
+from dataclasses import dataclass
+
 from sendopt.lake.spec import TableSpec, col
+
+
+@dataclass(frozen=True)
+class RawChecks:
+    """Which columns the row rules of ``sendopt.lake.quality`` look at, per raw table."""
+
+    event_time: str | None = None  # not after the run date, not before the user's signup
+    user_key: str | None = None  # must be a known customer
+    amounts: tuple[str, ...] = ()  # must be >= 0
+    mcc: str | None = None  # must be in reference.mcc_codes
+
 
 _USER = col("user_id", "string", "Pseudonymous customer id (u + 16 hex)", nullable=False)
 _REGION = col("region", "string", "Market region, e.g. north", nullable=False)
@@ -31,7 +42,6 @@ CUSTOMERS = TableSpec(
         col("push_opt_in", "boolean", "Push notification consent given at signup", nullable=False),
     ),
     keys=("user_id",),
-    properties={"event_time": "signup_date"},
 )
 
 CONSENTS = TableSpec(
@@ -49,7 +59,6 @@ CONSENTS = TableSpec(
     ),
     keys=("user_id", "channel", "changed_at"),
     partition_by=("event_date",),
-    properties={"event_time": "changed_at", "user_key": "user_id"},
 )
 
 EMAIL_ASSIGNMENTS = TableSpec(
@@ -70,7 +79,6 @@ EMAIL_ASSIGNMENTS = TableSpec(
     ),
     keys=("user_id", "week_start"),
     partition_by=("week_start",),
-    properties={"event_time": "week_start", "user_key": "user_id"},
 )
 
 EMAIL_SENDS = TableSpec(
@@ -92,7 +100,6 @@ EMAIL_SENDS = TableSpec(
     ),
     keys=("send_id",),
     partition_by=("event_date",),
-    properties={"event_time": "sent_at", "user_key": "user_id"},
 )
 
 EMAIL_EVENTS = TableSpec(
@@ -109,7 +116,6 @@ EMAIL_EVENTS = TableSpec(
     ),
     keys=("event_id",),
     partition_by=("event_date",),
-    properties={"event_time": "event_ts", "user_key": "user_id"},
 )
 
 ORDERS = TableSpec(
@@ -130,7 +136,6 @@ ORDERS = TableSpec(
     ),
     keys=("order_id",),
     partition_by=("event_date",),
-    properties={"event_time": "order_ts", "user_key": "user_id", "amounts": "amount"},
 )
 
 WEB_EVENTS = TableSpec(
@@ -149,7 +154,6 @@ WEB_EVENTS = TableSpec(
     ),
     keys=("event_id",),
     partition_by=("event_date",),
-    properties={"event_time": "event_ts", "user_key": "user_id"},
 )
 
 PUSH_NOTIFICATIONS = TableSpec(
@@ -174,7 +178,6 @@ PUSH_NOTIFICATIONS = TableSpec(
     ),
     keys=("push_id",),
     partition_by=("event_date",),
-    properties={"event_time": "sent_at", "user_key": "user_id"},
 )
 
 CARD_TRANSACTIONS = TableSpec(
@@ -196,7 +199,6 @@ CARD_TRANSACTIONS = TableSpec(
     ),
     keys=("txn_id",),
     partition_by=("event_date",),
-    properties={"event_time": "txn_ts", "user_key": "user_id", "amounts": "amount", "mcc": "mcc"},
 )
 
 MERCHANTS = TableSpec(
@@ -210,7 +212,6 @@ MERCHANTS = TableSpec(
         _REGION,
     ),
     keys=("merchant_id",),
-    properties={"mcc": "mcc"},
 )
 
 STORES = TableSpec(
@@ -226,7 +227,6 @@ STORES = TableSpec(
         col("lon", "double", "Longitude", unit="degrees"),
     ),
     keys=("store_id",),
-    properties={"mcc": "mcc"},
 )
 
 PROMO_CAMPAIGNS = TableSpec(
@@ -245,7 +245,6 @@ PROMO_CAMPAIGNS = TableSpec(
         col("target_segment", "string", "all | new | active | churned (relative to the merchant)"),
     ),
     keys=("campaign_id",),
-    properties={"amounts": "voucher_value,min_spend"},
 )
 
 PROMO_OFFERS = TableSpec(
@@ -260,7 +259,6 @@ PROMO_OFFERS = TableSpec(
     ),
     keys=("campaign_id", "user_id"),
     partition_by=("event_date",),
-    properties={"event_time": "offered_at", "user_key": "user_id"},
 )
 
 PROMO_REDEMPTIONS = TableSpec(
@@ -279,7 +277,6 @@ PROMO_REDEMPTIONS = TableSpec(
     ),
     keys=("redemption_id",),
     partition_by=("event_date",),
-    properties={"event_time": "redeemed_at", "user_key": "user_id", "amounts": "basket_amount,discount_amount"},
 )
 
 COUPON_ASSIGNMENTS = TableSpec(
@@ -297,7 +294,6 @@ COUPON_ASSIGNMENTS = TableSpec(
         col("value_90d", "double", "Gross value in the 90 days after signup", nullable=False, unit="currency"),
     ),
     keys=("user_id",),
-    properties={"event_time": "assigned_date", "user_key": "user_id", "amounts": "coupon_level,value_90d"},
 )
 
 MCC_CODES = TableSpec(
@@ -317,7 +313,8 @@ MCC_CODES = TableSpec(
 QUARANTINE_RAW_ROWS = TableSpec(
     "quarantine",
     "raw_rows",
-    description="Raw rows that failed validation, with the first rule they failed; raw = clean + quarantined.",
+    description="Raw rows that failed validation, with the first rule they failed; raw = clean + quarantined. "
+    "No key: every failing copy of a duplicated row is its own row here.",
     columns=(
         col("source_table", "string", "Raw table the row came from, e.g. raw.orders", nullable=False),
         col("rule", "string", "Failed rule: null_key | duplicate_key | negative_amount | future_timestamp | "
@@ -328,7 +325,6 @@ QUARANTINE_RAW_ROWS = TableSpec(
         col("detected_at", "timestamp", "When it was found (UTC)", nullable=False),
         col("run_date", "date", "Business date validated (partition column)", nullable=False),
     ),
-    keys=("source_table", "row_key", "rule"),
     partition_by=("run_date", "source_table"),
 )
 
@@ -416,3 +412,26 @@ RAW_TABLES = [
 ]
 TRUTH_TABLES = [USER_TRAITS, MCC_PAIRS, COUPON_EFFECTS, RESPONSE_PARAMS]
 TABLES: list[TableSpec] = [*RAW_TABLES, MCC_CODES, QUARANTINE_RAW_ROWS, *TRUTH_TABLES]
+
+#: Columns the validation rules check, per raw table (keys come from the specs).
+CHECKS: dict[str, RawChecks] = {
+    CUSTOMERS.full_name: RawChecks(event_time="signup_date"),
+    CONSENTS.full_name: RawChecks(event_time="changed_at", user_key="user_id"),
+    EMAIL_ASSIGNMENTS.full_name: RawChecks(user_key="user_id"),  # a week may start before a mid-week signup
+    EMAIL_SENDS.full_name: RawChecks(event_time="sent_at", user_key="user_id"),
+    EMAIL_EVENTS.full_name: RawChecks(event_time="event_ts", user_key="user_id"),
+    ORDERS.full_name: RawChecks(event_time="order_ts", user_key="user_id", amounts=("amount",)),
+    WEB_EVENTS.full_name: RawChecks(event_time="event_ts", user_key="user_id"),
+    PUSH_NOTIFICATIONS.full_name: RawChecks(event_time="sent_at", user_key="user_id"),
+    CARD_TRANSACTIONS.full_name: RawChecks(event_time="txn_ts", user_key="user_id", amounts=("amount",), mcc="mcc"),
+    MERCHANTS.full_name: RawChecks(mcc="mcc"),
+    STORES.full_name: RawChecks(mcc="mcc"),
+    PROMO_CAMPAIGNS.full_name: RawChecks(amounts=("voucher_value", "min_spend")),
+    PROMO_OFFERS.full_name: RawChecks(event_time="offered_at", user_key="user_id"),
+    PROMO_REDEMPTIONS.full_name: RawChecks(
+        event_time="redeemed_at", user_key="user_id", amounts=("basket_amount", "discount_amount")
+    ),
+    COUPON_ASSIGNMENTS.full_name: RawChecks(
+        event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d")
+    ),
+}

@@ -1,0 +1,240 @@
+"""Validation of raw tables against the catalog, and quarantine of the rows that fail.
+
+Raw tables may come from the world or from real upstream systems, so nothing
+downstream trusts them as they are. Decision (made once): validation is its
+own step, ``validate-raw``, run before anything reads raw data. It applies
+the rules below to every raw table and writes each failing row, with the
+first rule it failed, to ``quarantine.raw_rows`` (that run date's slice is
+replaced, so a re-run is idempotent). Jobs read raw data through
+:func:`read_clean`, which applies the *same* rules and keeps the rows that
+pass — so for every table, raw = clean + quarantined, and no row is dropped
+without a recorded reason.
+
+Schema is checked first and is not a row rule: a missing table, a missing or
+retyped column stops the job with a message naming the table and columns;
+a new upstream column is a warning and is ignored.
+
+Row rules, in the order they are tried (a row is reported under the first);
+the columns each rule looks at are declared with the tables
+(``sendopt.lake.tables.world.CHECKS``):
+
+``null_key``          a key column (catalog ``keys``) is null
+``duplicate_key``     a second (or later) row with the same key; the first copy stays clean
+``negative_amount``   a column listed in the table's ``amounts`` is < 0
+``future_timestamp``  the ``event_time`` column is after the end of the run date
+``unknown_user``      ``user_key`` is not a (clean) customer
+``before_signup``     ``event_time`` is before the customer's signup date
+``unknown_mcc``       the ``mcc`` column is not in ``reference.mcc_codes``
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from sendopt.errors import TableNotFoundError
+from sendopt.lake.catalog import CATALOG
+from sendopt.lake.schema import check_stored_schema
+from sendopt.lake.spec import TableSpec
+from sendopt.lake.tables.world import CHECKS, RawChecks
+
+log = logging.getLogger(__name__)
+
+QUARANTINE = "quarantine.raw_rows"
+CUSTOMERS = "raw.customers"
+MCC_CODES = "reference.mcc_codes"
+RULES = (
+    "null_key",
+    "duplicate_key",
+    "negative_amount",
+    "future_timestamp",
+    "unknown_user",
+    "before_signup",
+    "unknown_mcc",
+)
+_RULE = "__rule"
+
+
+@dataclass
+class Validation:
+    """A raw table split by the rules: ``clean`` rows in catalog shape, ``quarantined`` in quarantine shape."""
+
+    table: str
+    flagged: DataFrame  # the raw rows plus the failed rule (null when clean)
+
+    @property
+    def clean(self) -> DataFrame:
+        return self.flagged.where(F.col(_RULE).isNull()).select(*CATALOG.get(self.table).column_names)
+
+    def quarantined(self, run_id: str, run_date: dt.date, detected_at: dt.datetime) -> DataFrame:
+        spec = CATALOG.get(self.table)
+        row_key = F.concat_ws(
+            "|", *[F.concat(F.lit(f"{k}="), F.coalesce(F.col(k).cast("string"), F.lit("null"))) for k in spec.keys]
+        )
+        return self.flagged.where(F.col(_RULE).isNotNull()).select(
+            F.lit(spec.full_name).alias("source_table"),
+            F.col(_RULE).alias("rule"),
+            row_key.alias("row_key"),
+            F.to_json(F.struct(*[F.col(c) for c in spec.column_names])).alias("row_json"),
+            F.lit(run_id).alias("run_id"),
+            F.lit(detected_at).cast("timestamp").alias("detected_at"),
+            F.lit(run_date).cast("date").alias("run_date"),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome: ``{"clean": n, "<rule>": m, ...}`` (one pass over the table)."""
+        rows = self.flagged.groupBy(F.coalesce(F.col(_RULE), F.lit("clean"))).count().collect()
+        return {r[0]: r[1] for r in rows}
+
+
+def conform_schema(spec: TableSpec, df: DataFrame, where: str = "input") -> DataFrame:
+    """Check ``df`` against the catalog: missing/retyped columns raise, extra columns warn and are dropped."""
+    check_stored_schema(spec, df.schema, where)
+    return df.select(*spec.column_names)
+
+
+def _end_of(run_date: dt.date) -> Column:
+    return F.lit(dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())).cast("timestamp")
+
+
+def _first_failure(checks: list[tuple[str, Column]]) -> Column:
+    return F.coalesce(*[F.when(bad, F.lit(rule)) for rule, bad in checks], F.lit(None).cast("string"))
+
+
+def validate(
+    table: str,
+    df: DataFrame,
+    run_date: dt.date,
+    customers: DataFrame | None = None,
+    mcc_codes: DataFrame | None = None,
+) -> Validation:
+    """Apply the rules to ``df`` (raw ``table``); ``customers`` = clean customers (user_id, signup_date)."""
+    spec = CATALOG.get(table)
+    df = conform_schema(spec, df)
+    checks_of = CHECKS.get(spec.full_name, RawChecks())
+    keys = list(spec.keys)
+    checks: list[tuple[str, Column]] = []
+    if keys:
+        null_key = F.lit(False)
+        for k in keys:
+            null_key = null_key | F.col(k).isNull()
+        checks.append(("null_key", null_key))
+        order = F.xxhash64(*[F.col(c) for c in spec.column_names])
+        df = df.withColumn("__dup", F.row_number().over(Window.partitionBy(*keys).orderBy(order)) > 1)
+        checks.append(("duplicate_key", F.col("__dup")))
+    amounts = list(checks_of.amounts)
+    if amounts:
+        negative = F.lit(False)
+        for a in amounts:
+            negative = negative | (F.col(a) < 0)
+        checks.append(("negative_amount", negative))
+    event_time = checks_of.event_time
+    if event_time:
+        checks.append(("future_timestamp", F.col(event_time).cast("timestamp") >= _end_of(run_date)))
+    user_key = checks_of.user_key
+    if user_key and customers is not None:
+        known = customers.select(
+            F.col("user_id").alias("__user"), F.col("signup_date").alias("__signup"), F.lit(True).alias("__known")
+        )
+        df = df.join(known, F.col(user_key) == F.col("__user"), "left")
+        checks.append(("unknown_user", F.col(user_key).isNotNull() & F.col("__known").isNull()))
+        if event_time:
+            checks.append(("before_signup", F.to_date(F.col(event_time)) < F.col("__signup")))
+    mcc = checks_of.mcc
+    if mcc and mcc_codes is not None:
+        codes = F.broadcast(mcc_codes.select(F.col("mcc").alias("__mcc"), F.lit(True).alias("__mcc_ok")))
+        df = df.join(codes, F.col(mcc) == F.col("__mcc"), "left")
+        checks.append(("unknown_mcc", F.col("__mcc_ok").isNull()))
+    flagged = df.withColumn(_RULE, _first_failure(checks)).select(*spec.column_names, _RULE)
+    return Validation(table, flagged)
+
+
+def raw_tables() -> list[str]:
+    """Raw tables in validation order (customers first: the others are checked against them)."""
+    names = [s.full_name for s in CATALOG.layer("raw")]
+    return [CUSTOMERS, *[n for n in names if n != CUSTOMERS]]
+
+
+class _References:
+    """Clean customers and MCC codes, read and validated once per run, shared by every table."""
+
+    def __init__(self, lake, run_date: dt.date) -> None:
+        self.lake, self.run_date = lake, run_date
+        self._customers: DataFrame | None = None
+        self._codes: DataFrame | None = None
+
+    def customers(self) -> DataFrame:
+        if self._customers is None:
+            clean = validate(CUSTOMERS, self.lake.read(CUSTOMERS), self.run_date).clean
+            self._customers = clean.select("user_id", "signup_date").cache()
+        return self._customers
+
+    def codes(self) -> DataFrame:
+        if self._codes is None:
+            self._codes = self.lake.read(MCC_CODES).select("mcc").cache()
+        return self._codes
+
+    def validate(self, table: str) -> Validation:
+        checks = CHECKS.get(table, RawChecks())
+        return validate(
+            table,
+            self.lake.read(table),
+            self.run_date,
+            self.customers() if checks.user_key else None,
+            self.codes() if checks.mcc else None,
+        )
+
+
+def read_clean(lake, table: str, run_date: dt.date) -> DataFrame:
+    """The rows of raw ``table`` that pass validation — what every job should read."""
+    return _References(lake, run_date).validate(table).clean
+
+
+def require_tables(lake, tables: list[str]) -> None:
+    """Stop with one message naming every missing table."""
+    missing = [t for t in tables if not lake.exists(t)]
+    if missing:
+        raise TableNotFoundError(
+            f"missing input tables {missing} under {lake.root}; run `sendopt generate-world` "
+            "(or load the upstream extracts) first"
+        )
+
+
+def quarantine_raw(lake, run_id: str, run_date: dt.date, tables: list[str] | None = None) -> dict[str, dict]:
+    """Validate ``tables`` (default: every raw table) and write their bad rows to the quarantine.
+
+    One commit replaces the run date's quarantine slice of every validated table. Returns
+    ``{table: {"clean": n, rule: m, ...}}``. Missing tables and schema problems raise before
+    anything is written.
+    """
+    tables = tables or raw_tables()
+    require_tables(lake, [*tables, MCC_CODES])
+    refs = _References(lake, run_date)
+    validations = [refs.validate(t) for t in tables]  # every schema is checked here, before any write
+    detected_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    counts = None
+    for v in validations:
+        per_rule = v.flagged.groupBy(F.coalesce(F.col(_RULE), F.lit("clean")).alias("outcome")).count()
+        per_rule = per_rule.withColumn("source_table", F.lit(v.table))
+        counts = per_rule if counts is None else counts.unionByName(per_rule)
+    report: dict[str, dict] = {t: {} for t in tables}
+    for row in counts.collect():  # a few rows per table
+        report[row["source_table"]][row["outcome"]] = row["count"]
+
+    quarantined = None
+    for v in validations:
+        if set(report[v.table]) - {"clean"}:
+            q = v.quarantined(run_id, run_date, detected_at)
+            quarantined = q if quarantined is None else quarantined.unionByName(q)
+    if quarantined is None:
+        quarantined = lake.spark.createDataFrame([], CATALOG.get(QUARANTINE).schema)
+    lake.write(quarantined, QUARANTINE, mode="replace", where={"run_date": [run_date], "source_table": tables})
+    for table, outcome in report.items():
+        bad = {k: n for k, n in outcome.items() if k != "clean"}
+        level = logging.WARNING if bad else logging.INFO
+        log.log(level, "validated %s: %d clean, quarantined %s", table, outcome.get("clean", 0), bad or "none")
+    return report
