@@ -20,7 +20,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sendopt.channels.email.config import EmailConfig
 from sendopt.errors import ConfigError
+from sendopt.features.registry import FeaturesConfig
 from sendopt.world.config import WorldConfig
 
 ENVIRONMENTS = ("local", "cluster", "databricks")
@@ -93,6 +95,8 @@ class SendoptConfig(_Strict):
     markets: list[Market] = Field(min_length=1)
     run: RunConfig = RunConfig()
     world: WorldConfig = WorldConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    email: EmailConfig = EmailConfig()
 
     @property
     def config_hash(self) -> str:

@@ -12,6 +12,17 @@ JOBS: dict[str, JobDef] = {
                "validate raw tables; quarantine bad rows with the rule that failed"),
         JobDef("simulate-outcomes", "sendopt.world.jobs:run_simulate_outcomes",
                "play the day's decisions against the world's truth and append outcomes"),
+        JobDef("build-features", "sendopt.features.jobs:run_build_features",
+               "write the customer feature snapshots for the run date (and missing training snapshots)"),
+        JobDef("train", "sendopt.channels.email.training:run_train_email",
+               "train, evaluate and register the email response model per market", per_market=True),
+        JobDef("ensure-models", "sendopt.channels.email.jobs:run_train_email_if_needed",
+               "train a market's email model only if it has no champion (email.train_in_daily)", per_market=True),
+        JobDef("decide-email", "sendopt.channels.email.jobs:run_decide_email",
+               "score, bin, tier and publish weekly email frequencies per market", per_market=True),
+        JobDef("evaluate-email", "sendopt.evaluation.email_policy:run_evaluate_email",
+               "true value of the published decisions vs baselines and the oracle (generated worlds)",
+               per_market=True),
         JobDef("catalog", "sendopt.lake.maintenance:run_catalog",
                "list every catalog table with its path, version and row count"),
         JobDef("lake-maintenance", "sendopt.lake.maintenance:run_lake_maintenance",
@@ -21,5 +32,7 @@ JOBS: dict[str, JobDef] = {
 
 #: Pipelines: a name for a sequence of jobs run in one Spark session.
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "demo": ("generate-world", "validate-raw", "catalog"),
+    "daily": ("build-features", "ensure-models", "decide-email", "evaluate-email"),
+    "demo": ("generate-world", "validate-raw", "build-features", "ensure-models", "decide-email",
+             "evaluate-email", "catalog"),
 }

@@ -1,0 +1,1 @@
+"""Decision channels: each turns model scores into per-customer contact decisions."""

@@ -1,0 +1,1 @@
+"""Email send-frequency decisioning: response model, net value, tiers, exploration, publishing."""

@@ -1,0 +1,88 @@
+"""Typed ``email:`` config section (values per region/brand come from conf/regions overlays)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingConfig(_Frozen):
+    weeks: int = Field(8, ge=2, description="most recent matured user-weeks used for training")
+    valid_weeks: int = Field(1, ge=1, description="the latest of those weeks, held out (time-later)")
+    population: Literal["all_ipw", "exploration"] = "all_ipw"
+    backend: Literal["auto", "barrier", "synapseml", "local"] = "auto"
+    max_train_rows: int | None = Field(2_000_000, ge=1000)
+    num_boost_round: int = Field(300, ge=1)
+    early_stopping_rounds: int = Field(20, ge=0)
+    params: dict[str, Any] = Field(default_factory=lambda: {
+        "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 40,
+        "feature_fraction": 0.8, "lambda_l2": 1.0,
+    })
+    class_weighting: Literal["none", "balanced"] = "none"
+    select_features: bool = True
+    seed: int = 42
+
+
+class ValueConfig(_Frozen):
+    revenue_per_purchase: float = Field(60.0, gt=0, description="prior revenue of a purchase week")
+    revenue_prior_orders: float = Field(3.0, ge=0, description="shrinkage of the user's AOV towards the prior")
+    unsubscribe_cost: float = Field(40.0, ge=0, description="lifetime value lost with a subscriber")
+
+
+class Tier(_Frozen):
+    max_bin: int = Field(ge=1)
+    emails_per_week: int = Field(ge=0, le=7)
+
+
+class ExplorationConfig(_Frozen):
+    share: float = Field(0.05, ge=0, le=0.5)
+    salt: str = "email-exploration-v1"
+    frequencies: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+
+
+class SuppressRule(_Frozen):
+    name: str
+    when: str = Field(description="Spark SQL predicate over the feature columns")
+    max_per_week: int = Field(ge=0, le=7)
+
+
+class RulesConfig(_Frozen):
+    region_max: dict[str, int] = Field(default_factory=dict)
+    suppress: tuple[SuppressRule, ...] = ()
+
+
+class PublishConfig(_Frozen):
+    enabled: bool = Field(True, description="kill switch: false stops publishing")
+    max_zero_share_change: float = Field(0.25, ge=0, le=1)
+    safe_frequency: int = Field(1, ge=0, le=7)
+
+
+class EmailConfig(_Frozen):
+    gap_days: int = Field(1, ge=0, le=14)
+    candidate_frequencies: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    policy: Literal["tiers", "optimizer"] = "tiers"
+    reference_frequency: int = Field(3, ge=1, le=7)
+    bins: int = Field(10, ge=2, le=100)
+    tiers: tuple[Tier, ...] = (
+        Tier(max_bin=2, emails_per_week=7), Tier(max_bin=5, emails_per_week=3),
+        Tier(max_bin=8, emails_per_week=1), Tier(max_bin=10, emails_per_week=0),
+    )
+    training: TrainingConfig = TrainingConfig()
+    value: ValueConfig = ValueConfig()
+    exploration: ExplorationConfig = ExplorationConfig()
+    rules: RulesConfig = RulesConfig()
+    publish: PublishConfig = PublishConfig()
+    train_in_daily: Literal["if_missing", "always"] = "if_missing"
+
+    @model_validator(mode="after")
+    def _tiers_cover_bins(self) -> EmailConfig:
+        bounds = [t.max_bin for t in self.tiers]
+        if bounds != sorted(bounds) or bounds[-1] != self.bins:
+            raise ValueError(f"tiers must have increasing max_bin ending at bins={self.bins}, got {bounds}")
+        if self.reference_frequency not in self.candidate_frequencies:
+            raise ValueError("reference_frequency must be one of candidate_frequencies")
+        return self

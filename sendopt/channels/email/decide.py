@@ -1,0 +1,158 @@
+"""Email frequency decisions: score every candidate k, net value, bins → tiers, exploration, hard rules.
+
+Governance as the seed describes it: rank users by expected net value at the
+reference frequency, cut into bins (approximate quantiles — one small list on the
+driver), map bins to weekly-frequency tiers from config. The per-user optimiser
+(argmax_k net value) is the alternative policy. Then a stable hash puts a share of
+users into the exploration holdout with a uniformly random frequency (probability
+recorded), and hard rules cap everything last: no consent → 0, region maximum,
+configured suppressions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sendopt.channels.email.config import EmailConfig
+from sendopt.channels.email.model import EmailResponseModel
+from sendopt.models.tracking import RegisteredModel
+
+
+def expected_revenue(value) -> Column:
+    """Revenue of a purchase week: the user's AOV shrunk towards the configured prior."""
+    prior, m = value.revenue_per_purchase, value.revenue_prior_orders
+    orders, revenue = F.coalesce(F.col("orders_91d"), F.lit(0.0)), F.coalesce(F.col("revenue_91d"), F.lit(0.0))
+    return (revenue + F.lit(m * prior)) / (orders + F.lit(m))
+
+
+def net_value(p_purchase: Column, p_unsubscribe: Column, revenue: Column, unsubscribe_cost: float) -> Column:
+    return p_purchase * revenue - p_unsubscribe * F.lit(unsubscribe_cost)
+
+
+def score_candidates(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel,
+                     email: EmailConfig) -> DataFrame:
+    """One row per (user, candidate k) with the three probabilities and the net value."""
+    spark: SparkSession = features.sparkSession
+    ks = spark.createDataFrame([(float(k),) for k in email.candidate_frequencies], "k double")
+    scored = model.score(features.crossJoin(F.broadcast(ks)), registered.model_text)
+    return scored.withColumn(
+        "net_value", net_value(F.col("p_purchase"), F.col("p_unsubscribe"), F.col("revenue"),
+                               email.value.unsubscribe_cost)
+    )
+
+
+def per_user(candidates: DataFrame, reference_k: int) -> DataFrame:
+    """Collapse candidates to one row per user: reference-k net value, the optimum, every k's values."""
+    at_ref = F.col("k") == float(reference_k)
+    by_k = F.sort_array(F.collect_list(F.struct("k", "net_value", "p_purchase", "p_unsubscribe", "p_no_action")))
+    return candidates.groupBy("user_id").agg(
+        F.max(F.when(at_ref, F.col("net_value"))).alias("net_value_ref"),
+        F.max(F.struct(F.col("net_value"), (-F.col("k")).alias("neg_k"))).getField("neg_k").alias("_neg_best_k"),
+        by_k.alias("by_k"),
+    ).withColumn("optimal_frequency", (-F.col("_neg_best_k")).cast("int")).drop("_neg_best_k")
+
+
+def bin_edges(df: DataFrame, column: str, bins: int) -> list[float]:
+    """``bins - 1`` approximate quantile edges (a short list, whatever the user count)."""
+    return df.approxQuantile(column, [i / bins for i in range(1, bins)], 0.001)
+
+
+def bin_of(column: Column, edges: list[float]) -> Column:
+    """1 = highest values … len(edges)+1 = lowest."""
+    above = F.lit(0)
+    for edge in edges:
+        above = above + (column > F.lit(edge)).cast("int")
+    return F.lit(len(edges) + 1) - above
+
+
+def tier_of(bin_col: Column, email: EmailConfig) -> Column:
+    expr = None
+    for tier in email.tiers:
+        expr = (F.when(bin_col <= tier.max_bin, tier.emails_per_week) if expr is None
+                else expr.when(bin_col <= tier.max_bin, tier.emails_per_week))
+    return expr.otherwise(0)
+
+
+def uniform_hash(user: Column, salt: str, stream: str) -> Column:
+    """A stable uniform in [0, 1) from (salt, stream, user): same user, same draw, every run."""
+    h = F.xxhash64(F.lit(salt), F.lit(stream), user)
+    return F.pmod(h, F.lit(1_000_003)).cast("double") / F.lit(1_000_003.0)
+
+
+def at_k(by_k: Column, k: Column, field: str) -> Column:
+    """Field of the by-k array entry for frequency ``k``."""
+    return F.element_at(F.filter(by_k, lambda s: s.getField("k") == k.cast("double")), 1).getField(field)
+
+
+def hard_rules(k: Column, email: EmailConfig, region: str) -> tuple[Column, Column]:
+    """(capped k, rule name or null). Consent first; rules are applied in config order."""
+    capped, rule = k, F.lit(None).cast("string")
+    limit = email.rules.region_max.get(region)
+    if limit is not None:
+        hit = capped > limit
+        rule = F.when(hit, F.lit(f"region_max:{region}")).otherwise(rule)
+        capped = F.least(capped, F.lit(limit))
+    for suppress in email.rules.suppress:
+        hit = F.coalesce(F.expr(suppress.when), F.lit(False)) & (capped > suppress.max_per_week)
+        rule = F.when(hit, F.lit(f"suppress:{suppress.name}")).otherwise(rule)
+        capped = F.when(hit, F.lit(suppress.max_per_week)).otherwise(capped)
+    no_consent = F.coalesce(F.col("email_consent"), F.lit(0.0)) < 0.5
+    rule = F.when(no_consent & (capped > 0), F.lit("no_email_consent")).otherwise(rule)
+    capped = F.when(no_consent, F.lit(0)).otherwise(capped)
+    return capped.cast("int"), rule
+
+
+def decide(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel, email: EmailConfig,
+           region: str) -> DataFrame:
+    """Decision rows for every customer in ``features`` (one market, one snapshot)."""
+    users = features.withColumn("revenue", expected_revenue(email.value))
+    candidates = score_candidates(users, model, registered, email)
+    decided = per_user(candidates, email.reference_frequency).cache()
+    edges = bin_edges(decided, "net_value_ref", email.bins)
+    decided = decided.withColumn("bin", bin_of(F.col("net_value_ref"), edges).cast("int"))
+    decided = decided.withColumn("tier_frequency", tier_of(F.col("bin"), email).cast("int"))
+    model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
+
+    explore = email.exploration
+    in_holdout = uniform_hash(F.col("user_id"), explore.salt, "holdout") < F.lit(explore.share)
+    pick = F.floor(uniform_hash(F.col("user_id"), explore.salt, "frequency") * len(explore.frequencies))
+    random_k = F.element_at(F.array(*[F.lit(k) for k in explore.frequencies]), (pick + 1).cast("int"))
+    chosen = F.when(in_holdout, random_k).otherwise(model_k)
+
+    rule_inputs = features.drop("region", "brand", "snapshot_date")  # suppress rules may use any feature
+    out = decided.join(rule_inputs, "user_id").withColumn("is_exploration", in_holdout).withColumn("_k", chosen)
+    capped, rule = hard_rules(F.col("_k"), email, region)
+    out = out.withColumn("emails_per_week", capped).withColumn("rule", rule)
+    k = F.col("emails_per_week")
+    return out.select(
+        "user_id",
+        at_k(F.col("by_k"), k, "p_purchase").alias("p_purchase"),
+        at_k(F.col("by_k"), k, "p_unsubscribe").alias("p_unsubscribe"),
+        at_k(F.col("by_k"), k, "p_no_action").alias("p_no_action"),
+        at_k(F.col("by_k"), k, "net_value").alias("net_value"),
+        "net_value_ref",
+        "bin",
+        "tier_frequency",
+        "optimal_frequency",
+        "emails_per_week",
+        F.when(F.col("is_exploration"), F.lit("exploration")).otherwise(F.lit(email.policy)).alias("policy"),
+        "is_exploration",
+        F.when(F.col("is_exploration"), F.lit(1.0 / len(explore.frequencies))).otherwise(F.lit(1.0))
+        .alias("exploration_prob"),
+        "rule",
+    )
+
+
+def with_run_columns(df: DataFrame, decision_date: dt.date, region: str, brand: str, registered, run_id: str,
+                     config_hash: str) -> DataFrame:
+    return (
+        df.withColumn("decision_date", F.lit(decision_date))
+        .withColumn("region", F.lit(region))
+        .withColumn("brand", F.lit(brand))
+        .withColumn("model_name", F.lit(registered.name if registered else None).cast("string"))
+        .withColumn("model_version", F.lit(registered.version if registered else None).cast("string"))
+        .withColumn("run_id", F.lit(run_id))
+        .withColumn("config_hash", F.lit(config_hash))
+    )

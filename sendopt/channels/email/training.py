@@ -1,0 +1,108 @@
+"""``train-email``: the weekly training set, feature selection, fit, evaluation, MLflow registration.
+
+Unit: a user-week with k planned emails (``raw.email_assignments``), features at
+``week_start - gap_days``, outcome in ``[week_start, week_start + 7)``. The
+latest ``valid_weeks`` weeks are the time-later holdout. Rows are weighted by the
+inverse of their logged assignment probability (``population: all_ipw``), so the
+exploration holdout's random frequencies carry the effect of k and the model learns
+the effect of frequency rather than the logging policy; ``population: exploration``
+trains on the holdout alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.email.model import EmailResponseModel
+from sendopt.errors import SendoptError
+from sendopt.features.jobs import build_snapshots, training_snapshots
+from sendopt.features.labels import email_week_outcomes
+from sendopt.features.selection import correlation_prune, importance_trim
+from sendopt.lake.tables.features import CUSTOMER_DAILY
+from sendopt.models.response import FitReport
+from sendopt.observability import stage
+
+
+def training_frame(ctx, model: EmailResponseModel) -> DataFrame:
+    """Labelled user-weeks of this market joined with their point-in-time features."""
+    email = ctx.config.email
+    lake = ctx.lake
+    snapshots = training_snapshots(ctx)
+    if len(snapshots) < 2:
+        raise SendoptError(
+            f"train-email {ctx.region}/{ctx.brand}: need ≥ 2 matured weeks in raw.email_assignments before "
+            f"{ctx.run_date}, found {len(snapshots)} — generate more days or pick a later --date"
+        )
+    build_snapshots(ctx, snapshots)
+    market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+    assignments = lake.read("raw.email_assignments").where(market)
+    assignments = assignments.where(
+        F.date_sub(F.col("week_start"), email.gap_days).isin(list(snapshots))
+    )
+    if email.training.population == "exploration":
+        assignments = assignments.where(F.col("policy") == "exploration")
+    outcomes = email_week_outcomes(
+        assignments, lake.read("raw.orders").where(market), lake.read("raw.email_events"), ctx.run_date
+    )
+    features = lake.read(CUSTOMER_DAILY).where(F.col("snapshot_date").isin(snapshots)).drop("region", "brand")
+    weight = F.when(F.col("assignment_prob") > 0, 1.0 / F.col("assignment_prob")).otherwise(1.0)
+    return (
+        outcomes.withColumn("snapshot_date", F.date_sub("week_start", email.gap_days))
+        .join(features, ["user_id", "snapshot_date"], "inner")
+        .withColumn("k", F.col("k").cast("double"))
+        .withColumn("weight", weight if email.training.population == "all_ipw" else F.lit(1.0))
+    )
+
+
+def split_by_time(df: DataFrame, valid_weeks: int) -> tuple[DataFrame, DataFrame, dt.date]:
+    weeks = sorted(r[0] for r in df.select("week_start").distinct().collect())  # a handful of weeks
+    if len(weeks) <= valid_weeks:
+        raise SendoptError(f"train-email: {len(weeks)} weeks of data, need more than valid_weeks={valid_weeks}")
+    cutoff = weeks[-valid_weeks]
+    return df.where(F.col("week_start") < F.lit(cutoff)), df.where(F.col("week_start") >= F.lit(cutoff)), cutoff
+
+
+def train_market(ctx) -> str:
+    """Train, evaluate and register this market's email response model; return its version."""
+    model = EmailResponseModel(ctx.config, ctx.region, ctx.brand)
+    training = ctx.config.email.training
+    with stage(ctx.spark, ctx.log, "train-email: training set", region=ctx.region, brand=ctx.brand) as info:
+        data = training_frame(ctx, model).cache()
+        train_df, valid_df, cutoff = split_by_time(data, training.valid_weeks)
+        info.update(rows=data.count(), valid_from=cutoff)
+
+    features, dropped = model.candidate_features(), {}
+    if training.select_features:
+        features, dropped = correlation_prune(train_df, features, ctx.config.features.correlation_threshold)
+    with stage(ctx.spark, ctx.log, "train-email: fit", region=ctx.region, brand=ctx.brand):
+        result, valid_eval = model.fit(ctx.spark, train_df, valid_df, features)
+    if training.select_features:
+        gains = result.booster.feature_importance("gain").tolist()
+        kept, trimmed = importance_trim(result.booster.feature_name(), gains,
+                                        ctx.config.features.min_importance_share, protected=(model.treatment,))
+        if trimmed:
+            dropped.update(trimmed)
+            features = [f for f in kept if f != model.treatment]
+            with stage(ctx.spark, ctx.log, "train-email: refit on trimmed features", kept=len(features)):
+                result, valid_eval = model.fit(ctx.spark, train_df, valid_df, features)
+
+    with stage(ctx.spark, ctx.log, "train-email: reference stats"):
+        reference = model.reference(train_df, model.model_features(features))
+    report = FitReport(result, valid_eval, features, dropped, reference)
+    params = {
+        "population": training.population, "weeks": training.weeks, "valid_weeks": training.valid_weeks,
+        "valid_from": str(cutoff), "gap_days": ctx.config.email.gap_days, **training.params,
+    }
+    version = model.log_and_register(report, ctx.run_id, ctx.run_date, dict(ctx.lake.inputs), params)
+    data.unpersist()
+    ctx.summary["message"] = (
+        f"{model.name} v{version}: valid AUC {valid_eval.macro_auc:.4f}, log loss {valid_eval.log_loss:.4f}, "
+        f"{len(features)} features"
+    )
+    return version
+
+
+def run_train_email(ctx) -> None:
+    train_market(ctx)

@@ -1,0 +1,1 @@
+"""Silver layer: point-in-time customer features, labels, feature selection."""
