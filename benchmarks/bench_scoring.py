@@ -51,7 +51,8 @@ def main(argv: list[str]) -> int:
         out = f"{work}/spark-out-{rep}"
         with measured(spark) as m:
             score(spark.read.parquet(source), booster, features, out_cols=["p"]).write.parquet(out)
-        best_spark, mem = min(best_spark, m["seconds"]), m
+        best_spark = min(best_spark, m["seconds"])
+        mem = mem or m  # first round: before the in-process path has held every row in this process
         local_out = f"{work}/local-out-{rep}.parquet"
         with measured(spark) as m:
             table = pq.read_table(source)

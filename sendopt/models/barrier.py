@@ -80,7 +80,7 @@ def _task_fn(spec: TrainSpec, params: dict[str, Any], valid_bc, time_out_min: in
             task_params.update(
                 tree_learner="data", pre_partition=True, num_machines=len(active),
                 machines=",".join(peers[i]["addr"] for i in active),
-                local_listen_port=port, time_out=time_out_min,
+                local_listen_port=port, time_out=params.get("time_out", time_out_min),
             )
         try:
             fitted = fit_booster(spec, task_params, train, valid_bc.value)
@@ -125,6 +125,9 @@ def train_partitioned(spark: SparkSession, partitioned: DataFrame, prepared: Pre
     chunks = sorted((r["chunk_index"], r["chunk"]) for r in rows if r["chunk"] is not None)
     if not chunks:
         raise ModelError("no barrier task returned a model (every partition was empty?)")
+    bests = {r["best_iteration"] for r in rows if r["rows"] > 0}
+    if len(bests) != 1:  # identical trees and validation data must stop every task at the same round
+        raise ModelError(f"barrier tasks disagree on the best iteration: {sorted(bests)}")
     first = min((r for r in rows if r["chunk_index"] == 0), key=lambda r: r["rank"])
     booster = lgb.Booster(model_str="".join(c for _, c in chunks))
     return TrainResult(

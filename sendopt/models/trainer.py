@@ -48,8 +48,9 @@ def train(spark: SparkSession, train_df: DataFrame, valid_df: DataFrame, spec: T
           backend: Backend = "auto", num_tasks: int | None = None) -> TrainResult:
     """Train ``spec`` on ``train_df`` with early stopping on (a bounded sample of) ``valid_df``.
 
-    ``seconds`` covers everything from the first check to the Booster on the driver.
-    ``num_tasks`` bounds the barrier tasks (default: all free slots).
+    ``train_df`` is read twice (a per-class count, then training): cache it if it is costly
+    to compute. ``seconds`` covers everything from the first check to the Booster on the
+    driver. ``num_tasks`` bounds the barrier tasks (default: all free slots).
     """
     t0 = time.perf_counter()
     chosen = resolve_backend(spark, backend)
