@@ -206,35 +206,32 @@ def require_tables(lake, tables: list[str]) -> None:
 def quarantine_raw(lake, run_id: str, run_date: dt.date, tables: list[str] | None = None) -> dict[str, dict]:
     """Validate ``tables`` (default: every raw table) and write their bad rows to the quarantine.
 
-    One commit replaces the run date's quarantine slice of every validated table. Returns
-    ``{table: {"clean": n, rule: m, ...}}``. Missing tables and schema problems raise before
-    anything is written.
+    One commit replaces the run date's quarantine slice of every validated table; the rules run
+    once (in that write) and the report is read back from the quarantine and the raw row counts.
+    Returns ``{table: {"clean": n, rule: m, ...}}``. Missing tables and schema problems raise
+    before anything is written.
     """
     tables = tables or raw_tables()
     require_tables(lake, [*tables, MCC_CODES])
     refs = _References(lake, run_date)
     validations = [refs.validate(t) for t in tables]  # every schema is checked here, before any write
     detected_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-    counts = None
-    for v in validations:
-        per_rule = v.flagged.groupBy(F.coalesce(F.col(_RULE), F.lit("clean")).alias("outcome")).count()
-        per_rule = per_rule.withColumn("source_table", F.lit(v.table))
-        counts = per_rule if counts is None else counts.unionByName(per_rule)
-    report: dict[str, dict] = {t: {} for t in tables}
-    for row in counts.collect():  # a few rows per table
-        report[row["source_table"]][row["outcome"]] = row["count"]
-
-    quarantined = None
-    for v in validations:
-        if set(report[v.table]) - {"clean"}:
-            q = v.quarantined(run_id, run_date, detected_at)
-            quarantined = q if quarantined is None else quarantined.unionByName(q)
-    if quarantined is None:
-        quarantined = lake.spark.createDataFrame([], CATALOG.get(QUARANTINE).schema)
+    quarantined = validations[0].quarantined(run_id, run_date, detected_at)
+    for v in validations[1:]:
+        quarantined = quarantined.unionByName(v.quarantined(run_id, run_date, detected_at))
     lake.write(quarantined, QUARANTINE, mode="replace", where={"run_date": [run_date], "source_table": tables})
-    for table, outcome in report.items():
-        bad = {k: n for k, n in outcome.items() if k != "clean"}
+
+    found = (
+        lake.read(QUARANTINE).where(F.col("run_date") == F.lit(run_date))
+        .groupBy("source_table", "rule").count().collect()
+    )
+    report: dict[str, dict] = {t: {} for t in tables}
+    for row in found:
+        if row["source_table"] in report:
+            report[row["source_table"]][row["rule"]] = row["count"]
+    for table in tables:
+        bad = report[table]
+        report[table] = {"clean": lake.read(table).count() - sum(bad.values()), **bad}
         level = logging.WARNING if bad else logging.INFO
-        log.log(level, "validated %s: %d clean, quarantined %s", table, outcome.get("clean", 0), bad or "none")
+        log.log(level, "validated %s: %d clean, quarantined %s", table, report[table]["clean"], bad or "none")
     return report

@@ -183,8 +183,8 @@ SENDS_SCHEMA = "idx long, market int, day int, week int, sec double, policy int,
 def sends_rows(world: World, batch: pd.DataFrame, first_day: int, horizon: int) -> pd.DataFrame:
     sim, weeks = _window(world, batch, first_day, horizon)
     day = np.broadcast_to(sim.days[None], sim.send.shape)
-    u, w, _ = np.nonzero(sim.send & _in_window(day, first_day, horizon))
     d = sim.send & _in_window(day, first_day, horizon)
+    u, w, _ = np.nonzero(d)
     return pd.DataFrame({
         "idx": sim.tr["idx"][u], "market": sim.tr["market"][u], "day": day[d], "week": weeks[w],
         "sec": sim.send_s[d], "policy": sim.policy[u, w], "planned": sim.planned[u, w], "prob": sim.prob[u, w],
@@ -219,6 +219,7 @@ def unsubscribe_rows(world: World, batch: pd.DataFrame, first_day: int, horizon:
 ORDERS_SCHEMA = (
     "idx long, market int, day int, week int, j int, sec double, amount double, category int, attributed_day int"
 )
+ORDERS_COLUMNS = [c.split()[0] for c in ORDERS_SCHEMA.split(", ")]
 MAX_ORDERS = 4
 
 
@@ -228,7 +229,7 @@ def orders_rows(world: World, batch: pd.DataFrame, first_day: int, horizon: int)
     rng, cfg, tr = world.rng, world.config, sim.tr
     u, w = np.nonzero(sim.outcome == 1)
     if not len(u):
-        return pd.DataFrame(columns=ORDERS_SCHEMA_COLUMNS)
+        return pd.DataFrame(columns=ORDERS_COLUMNS)
     key, wk = tr["idx"][u], weeks[w]
     count = np.minimum(1 + rng.poisson("order.extra", cfg.email.extra_orders_mean, key, wk), MAX_ORDERS)
     j = np.arange(MAX_ORDERS)[None, :]
@@ -258,5 +259,3 @@ def orders_rows(world: World, batch: pd.DataFrame, first_day: int, horizon: int)
         "category": category[keep], "attributed_day": attributed[keep],
     })
 
-
-ORDERS_SCHEMA_COLUMNS = [c.split()[0] for c in ORDERS_SCHEMA.split(", ")]

@@ -234,16 +234,14 @@ def static_frame(spark: SparkSession, world: World, table: str) -> DataFrame:
     raise KeyError(f"{table} is not a world table")
 
 
-def _flatten(data, prefix: str = "") -> dict:
+def _flatten(data: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists stay values."""
     out = {}
     for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            out.update(_flatten(value, path + "."))
-        elif isinstance(value, dict) and not any(isinstance(v, (dict, list)) for v in value.values()):
-            out.update({f"{path}.{k}": v for k, v in value.items()})
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
         else:
-            out[path] = value
+            out[f"{prefix}{key}"] = value
     return out
 
 

@@ -11,8 +11,20 @@ import time
 from sendopt.lake import quality
 from sendopt.lake.catalog import CATALOG
 from sendopt.world.generate import world_tables
-from sendopt.world.model import world_from
+from sendopt.world.model import World, world_from
 from sendopt.world.simulate import simulate_day
+
+
+def write_world(lake, world: World, log=None) -> dict[str, tuple[int, float]]:
+    """Generate and write every world table, one atomic overwrite each; ``{table: (rows, seconds)}``."""
+    written = {}
+    for table, df in world_tables(lake.spark, world).items():
+        started = time.perf_counter()
+        result = lake.write(df, table, mode="overwrite")
+        written[table] = (result.rows or 0, time.perf_counter() - started)
+        if log:
+            log.info("wrote %s: %s rows in %.1fs", table, *written[table])
+    return written
 
 
 def run_generate_world(ctx) -> None:
@@ -21,14 +33,8 @@ def run_generate_world(ctx) -> None:
     cfg = world.config
     ctx.log.info("generating world: seed=%s users=%s days=%s from %s markets=%s", cfg.seed, cfg.users, cfg.days,
                  cfg.start_date, list(zip(world.markets.regions, world.markets.brands, strict=True)))
-    rows = {}
-    for table, df in world_tables(ctx.spark, world).items():
-        started = time.perf_counter()
-        result = ctx.lake.write(df, table, mode="overwrite")
-        rows[table] = result.rows
-        ctx.log.info("wrote %s: %s rows in %.1fs", table, result.rows, time.perf_counter() - started)
-    ctx.summary["message"] = f"{len(rows)} tables, {sum(r or 0 for r in rows.values())} rows"
-    ctx.summary["rows"] = rows
+    written = write_world(ctx.lake, world, ctx.log)
+    ctx.summary["message"] = f"{len(written)} tables, {sum(r for r, _ in written.values())} rows"
 
 
 def run_simulate_outcomes(ctx) -> None:

@@ -69,7 +69,8 @@ def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
         "email_uplift": t.email_uplift_mean * np.exp(t.email_uplift_sd * rng.normal("user.uplift", idx) - 0.125),
         "saturation": t.saturation_mean * np.exp(0.4 * rng.normal("user.saturation", idx)),
         "unsubscribe_logit": t.unsubscribe_logit + mk.unsubscribe_shift[market] + t.unsubscribe_sd * z_fat,
-        "fatigue_slope": t.fatigue_slope_mean * np.exp(t.fatigue_slope_sd * (0.7 * z_fat + 0.71 * rng.normal("user.fatigue", idx)) - 0.08),
+        "fatigue_slope": t.fatigue_slope_mean
+        * np.exp(t.fatigue_slope_sd * (0.7 * z_fat + 0.71 * rng.normal("user.fatigue", idx)) - 0.08),
         "open_prob": sigmoid(t.open_logit + t.open_sd * z_eng + age_effect),
         "click_prob": sigmoid(t.click_logit + 0.6 * z_buy),
         "spend_log_mu": t.spend_log_mu + mk.spend_shift[market] + t.spend_log_sd * rng.normal("user.spend", idx),

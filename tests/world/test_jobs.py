@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from sendopt.cli import main
 from sendopt.config import load_config
-from sendopt.lake import Lake
+from sendopt.lake import Lake, quality
 from sendopt.lake.catalog import CATALOG
 from sendopt.world.model import world_from
 from sendopt.world.simulate import simulate_day
@@ -36,8 +36,14 @@ def test_generate_world_writes_every_world_table(tiny, spark):
 def test_validate_raw_quarantines_nothing_in_a_generated_world(tiny, spark):
     args, config = tiny
     assert main(["validate-raw", *args, "--date", "2026-01-21"]) == 0
-    q = Lake(spark, config).read("quarantine.raw_rows")
-    assert q.count() == 0
+    lake = Lake(spark, config)
+    assert lake.read("quarantine.raw_rows").count() == 0
+    assert quality.read_clean(lake, "raw.orders", dt.date(2026, 1, 21)).count() == lake.read("raw.orders").count()
+
+
+def test_validate_raw_stops_on_a_missing_table(tmp_path, capsys):
+    assert main(["validate-raw", "--set", f"lake.root={tmp_path}"]) != 0
+    assert "raw.customers" in capsys.readouterr().err
 
 
 def test_simulate_outcomes_is_idempotent_per_date(tiny, spark):
