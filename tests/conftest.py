@@ -51,3 +51,24 @@ def lake(spark, lake_config):
     from sendopt.lake import Lake
 
     return Lake(spark, lake_config)
+
+
+#: A tiny generated world shared by the feature and channel tests (generated once per session).
+TINY_WORLD = [
+    "world.users=1500", "world.days=56", "world.users_per_partition=750", "world.exploration_share=0.3",
+    "world.promos.campaigns=5", "email.training.weeks=4", "email.training.num_boost_round=60",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory, spark):
+    """(CLI args, config) of a lake holding a 1,500-user, 8-week generated world."""
+    from sendopt.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_world")
+    args = ["--set", f"lake.root={root}", "--set", "spark.master=local[2]", "--set", "spark.shuffle_partitions=4"]
+    for item in TINY_WORLD:
+        args += ["--set", item]
+    assert main(["generate-world", *args]) == 0
+    config = load_config("local", overrides=[a for a in args if a != "--set"])
+    return args, config

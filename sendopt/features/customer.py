@@ -1,9 +1,13 @@
-"""Point-in-time customer features: a pure function of the raw DataFrames and a snapshot date.
+"""Point-in-time customer features: a pure function of the raw DataFrames and snapshot dates.
 
-Only events dated strictly before the snapshot (``event_date < snapshot``) and
-inside the longest window are read; opens/clicks of pushes sent earlier count
-only if they happened before the snapshot too. Nothing after the snapshot can
-leak in (``tests/features`` alters later events and checks that no feature moves).
+Only events dated strictly before a snapshot (``event_date < snapshot``) and inside
+the longest window count for it; opens/clicks of pushes sent earlier count only if
+they happened before the snapshot too. Nothing after the snapshot can leak in
+(``tests/features`` alters later events and checks that no feature moves).
+
+Several snapshots are computed in one pass: each event is paired with the (few)
+snapshots whose lookback window contains it, then everything is grouped by
+(user, snapshot) — one scan of each source instead of one per snapshot.
 """
 from __future__ import annotations
 
@@ -28,17 +32,27 @@ SOURCES = (
 )
 
 
-def _recent(df: DataFrame, snapshot: dt.date, lookback: int) -> DataFrame:
-    """Events in ``[snapshot - lookback, snapshot)`` with ``days_ago`` in 1..lookback."""
-    start = snapshot - dt.timedelta(days=lookback)
+def _snapshot() -> Column:
+    return F.col("snapshot_date")
+
+
+def _snapshots(spark, snapshots: list[dt.date]) -> DataFrame:
+    return spark.createDataFrame([(s,) for s in sorted(set(snapshots))], "snapshot_date date")  # a few dates
+
+
+def _recent(df: DataFrame, snapshots: DataFrame, first: dt.date, last: dt.date, lookback: int) -> DataFrame:
+    """Events paired with every snapshot S such that ``S - lookback <= event_date < S``."""
+    start = first - dt.timedelta(days=lookback)
+    in_range = df.where((F.col("event_date") >= F.lit(start)) & (F.col("event_date") < F.lit(last)))
+    window = (F.col("event_date") < _snapshot()) & (F.col("event_date") >= F.date_sub(_snapshot(), lookback))
     return (
-        df.where((F.col("event_date") >= F.lit(start)) & (F.col("event_date") < F.lit(snapshot)))
-        .withColumn("days_ago", F.datediff(F.lit(snapshot), F.col("event_date")))
-        .withColumn("_snapshot_ts", F.lit(snapshot).cast("timestamp"))
+        in_range.join(F.broadcast(snapshots), window, "inner")
+        .withColumn("days_ago", F.datediff(_snapshot(), F.col("event_date")))
+        .withColumn("_snapshot_ts", _snapshot().cast("timestamp"))
     )
 
 
-def _windowed_aggs(source: str, snapshot: dt.date, windows: tuple[int, ...]) -> list[Column]:
+def _windowed_aggs(source: str, windows: tuple[int, ...]) -> list[Column]:
     aggs = [
         F.sum(F.when(F.col("days_ago") <= w, F.expr(m.value))).alias(f"{m.name}_{w}d")
         for m in MEASURES
@@ -46,23 +60,27 @@ def _windowed_aggs(source: str, snapshot: dt.date, windows: tuple[int, ...]) -> 
         for w in windows
     ]
     aggs += [
-        F.datediff(F.lit(snapshot), F.max(F.expr(m.value))).alias(m.name) for m in RECENCY if m.source == source
+        F.datediff(_snapshot(), F.max(F.expr(m.value))).alias(m.name) for m in RECENCY if m.source == source
     ]
     return aggs
 
 
+KEY = ["user_id", "snapshot_date"]
+
+
 def _mode(df: DataFrame, value: Column, name: str) -> DataFrame:
-    """Most frequent ``value`` per user; ties go to the smallest value (deterministic)."""
-    counts = df.groupBy("user_id", value.alias("v")).count()
+    """Most frequent ``value`` per user and snapshot; ties go to the smallest value (deterministic)."""
+    counts = df.groupBy(*KEY, value.alias("v")).count()
     best = F.max(F.struct(F.col("count"), (-F.col("v")).alias("neg")))
-    return counts.groupBy("user_id").agg((-best.getField("neg")).alias(name))
+    return counts.groupBy(*KEY).agg((-best.getField("neg")).alias(name))
 
 
-def _latest_consent(consents: DataFrame, snapshot: dt.date, channel: str) -> DataFrame:
+def _latest_consent(consents: DataFrame, snapshots: DataFrame, last: dt.date, channel: str) -> DataFrame:
     latest = F.max(F.struct(F.col("changed_at"), F.col("consented")))
+    changes = consents.where((F.col("channel") == channel) & (F.col("event_date") < F.lit(last)))
     return (
-        consents.where((F.col("channel") == channel) & (F.col("changed_at") < F.lit(snapshot).cast("timestamp")))
-        .groupBy("user_id")
+        changes.join(F.broadcast(snapshots), F.col("changed_at") < _snapshot().cast("timestamp"), "inner")
+        .groupBy(*KEY)
         .agg(latest.getField("consented").alias(f"_{channel}_consent_change"))
     )
 
@@ -72,13 +90,19 @@ def _code(column: str, values: tuple[str, ...]) -> Column:
     return F.coalesce(*[F.when(F.col(column) == v, F.lit(i)) for i, v in enumerate(values)])
 
 
-def customer_features(tables: Mapping[str, DataFrame], snapshot: dt.date, config: FeaturesConfig) -> DataFrame:
-    """One row per customer signed up before ``snapshot``: user_id, snapshot_date, region, brand, features."""
+def customer_features(
+    tables: Mapping[str, DataFrame], snapshots: dt.date | list[dt.date], config: FeaturesConfig
+) -> DataFrame:
+    """One row per (customer signed up before the snapshot, snapshot): user_id, snapshot_date, region, brand,
+    then the registry's features."""
+    snapshot_list = [snapshots] if isinstance(snapshots, dt.date) else sorted(set(snapshots))
+    first, last = snapshot_list[0], snapshot_list[-1]
     lookback, windows = config.lookback, config.windows
-    customers = tables["raw.customers"].where(F.col("signup_date") < F.lit(snapshot))
-    recent = {name: _recent(tables[name], snapshot, lookback) for name in SOURCES[2:]}
+    dates = _snapshots(tables["raw.customers"].sparkSession, snapshot_list)
+    customers = tables["raw.customers"].join(F.broadcast(dates), F.col("signup_date") < _snapshot(), "inner")
+    recent = {name: _recent(tables[name], dates, first, last, lookback) for name in SOURCES[2:]}
 
-    per_source = {name: _windowed_aggs(name, snapshot, windows) for name in recent}
+    per_source = {name: _windowed_aggs(name, windows) for name in recent}
     per_source["raw.orders"].append(F.countDistinct("category").alias(f"distinct_categories_{lookback}d"))
     per_source["raw.card_transactions"].append(F.countDistinct("mcc").alias(f"distinct_mcc_{lookback}d"))
     per_source["raw.web_events"] += [
@@ -91,26 +115,26 @@ def customer_features(tables: Mapping[str, DataFrame], snapshot: dt.date, config
             for c in config.categories
         ],
     ]
-    aggregated = [recent[name].groupBy("user_id").agg(*aggs) for name, aggs in per_source.items()]
+    aggregated = [recent[name].groupBy(*KEY).agg(*aggs) for name, aggs in per_source.items()]
     web = recent["raw.web_events"]
     aggregated += [
         _mode(web, F.hour("event_ts"), "preferred_hour"),
         _mode(web, F.dayofweek("event_ts"), "preferred_dow"),
-        _latest_consent(tables["raw.consents"], snapshot, "email"),
-        _latest_consent(tables["raw.consents"], snapshot, "push"),
+        _latest_consent(tables["raw.consents"], dates, last, "email"),
+        _latest_consent(tables["raw.consents"], dates, last, "push"),
     ]
 
     df = customers
     for part in aggregated:
-        df = df.join(part, on="user_id", how="left")
+        df = df.join(part, on=KEY, how="left")
 
     counts = [f"{m.name}_{w}d" for m in MEASURES for w in windows]
     counts += [f"views_{c}_{lookback}d" for c in config.categories]
     counts += [f"distinct_categories_{lookback}d", f"distinct_mcc_{lookback}d", f"sessions_{lookback}d"]
     df = df.fillna(0, subset=counts)
     derived = {
-        "tenure_days": F.datediff(F.lit(snapshot), F.col("signup_date")),
-        "age": F.lit(snapshot.year) - F.col("birth_year"),
+        "tenure_days": F.datediff(_snapshot(), F.col("signup_date")),
+        "age": F.year(_snapshot()) - F.col("birth_year"),
         "device_code": _code("device", config.devices),
         "gender_code": _code("gender", config.genders),
         "email_consent": F.coalesce(F.col("_email_consent_change"), F.col("email_opt_in")).cast("int"),
@@ -123,7 +147,7 @@ def customer_features(tables: Mapping[str, DataFrame], snapshot: dt.date, config
         df = df.withColumn(name, column)
     return df.select(
         "user_id",
-        F.lit(snapshot).alias("snapshot_date"),
+        "snapshot_date",
         "region",
         "brand",
         *[F.col(n).cast("double").alias(n) for n in feature_names(config)],

@@ -6,6 +6,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from sendopt.features.customer import SOURCES, customer_features
+from sendopt.lake.quality import read_clean
 from sendopt.lake.tables.features import CUSTOMER_DAILY
 from sendopt.observability import stage
 
@@ -39,17 +40,20 @@ def build_snapshots(ctx, snapshots: list[dt.date], replace_existing: bool = Fals
     lake = ctx.lake
     have = set() if replace_existing else existing_snapshots(lake)
     todo = [s for s in snapshots if s not in have]
-    tables = {name: lake.read(name) for name in SOURCES}
-    for snapshot in todo:
-        with stage(ctx.spark, ctx.log, "build-features", table=CUSTOMER_DAILY.full_name, snapshot=snapshot):
-            df = customer_features(tables, snapshot, ctx.config.features)
-            lake.write(df, CUSTOMER_DAILY, mode="replace", where={"snapshot_date": snapshot})
+    if not todo:
+        return []
+    tables = {name: read_clean(lake, name, ctx.run_date) for name in SOURCES}  # quarantined rows excluded
+    with stage(ctx.spark, ctx.log, "build-features", table=CUSTOMER_DAILY.full_name,
+               snapshots=",".join(map(str, todo))):
+        df = customer_features(tables, todo, ctx.config.features)
+        lake.write(df, CUSTOMER_DAILY, mode="replace", where={"snapshot_date": todo})
     return todo
 
 
 def run_build_features(ctx) -> None:
     """The decision snapshot is always rebuilt (idempotent replace); training snapshots when missing."""
     decision = decision_snapshot(ctx.run_date, ctx.config.email.gap_days)
-    build_snapshots(ctx, [decision], replace_existing=True)
-    built = build_snapshots(ctx, [s for s in training_snapshots(ctx) if s != decision])
-    ctx.summary["message"] = f"snapshots: decision {decision}, training built {[str(s) for s in built]}"
+    have = existing_snapshots(ctx.lake)
+    missing = [s for s in training_snapshots(ctx) if s not in have and s != decision]
+    built = build_snapshots(ctx, [decision, *missing], replace_existing=True)
+    ctx.summary["message"] = f"snapshots built: {[str(s) for s in built]}"

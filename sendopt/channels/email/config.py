@@ -13,7 +13,7 @@ class _Frozen(BaseModel):
 class TrainingConfig(_Frozen):
     weeks: int = Field(8, ge=2, description="most recent matured user-weeks used for training")
     valid_weeks: int = Field(1, ge=1, description="the latest of those weeks, held out (time-later)")
-    population: Literal["all_ipw", "exploration"] = "all_ipw"
+    population: Literal["all", "all_ipw", "exploration"] = "all"
     backend: Literal["auto", "barrier", "synapseml", "local"] = "auto"
     max_train_rows: int | None = Field(2_000_000, ge=1000)
     num_boost_round: int = Field(300, ge=1)

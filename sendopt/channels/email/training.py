@@ -2,11 +2,18 @@
 
 Unit: a user-week with k planned emails (``raw.email_assignments``), features at
 ``week_start - gap_days``, outcome in ``[week_start, week_start + 7)``. The
-latest ``valid_weeks`` weeks are the time-later holdout. Rows are weighted by the
-inverse of their logged assignment probability (``population: all_ipw``), so the
-exploration holdout's random frequencies carry the effect of k and the model learns
-the effect of frequency rather than the logging policy; ``population: exploration``
-trains on the holdout alone.
+latest ``valid_weeks`` weeks are the time-later holdout.
+
+Which rows (``email.training.population``), so the model learns the effect of
+frequency rather than the logging policy:
+
+* ``all`` (default): every logged week, unweighted. Valid because the historical
+  logging policy sets k from the market (fixed frequency) or at random (exploration
+  holdout) — never from the customer's traits — and decision-driven weeks set k from
+  the features the model also sees; P(outcome | features, k) is then identified, and
+  the fixed-policy weeks sharpen the base rates while the holdout carries the k effect;
+* ``all_ipw``: every week weighted by 1 / its logged assignment probability;
+* ``exploration``: the randomized holdout alone.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from sendopt.errors import SendoptError
 from sendopt.features.jobs import build_snapshots, training_snapshots
 from sendopt.features.labels import email_week_outcomes
 from sendopt.features.selection import correlation_prune, importance_trim
+from sendopt.lake.quality import read_clean
 from sendopt.lake.tables.features import CUSTOMER_DAILY
 from sendopt.models.response import FitReport
 from sendopt.observability import stage
@@ -37,14 +45,17 @@ def training_frame(ctx, model: EmailResponseModel) -> DataFrame:
         )
     build_snapshots(ctx, snapshots)
     market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
-    assignments = lake.read("raw.email_assignments").where(market)
+    assignments = read_clean(lake, "raw.email_assignments", ctx.run_date).where(market)
     assignments = assignments.where(
         F.date_sub(F.col("week_start"), email.gap_days).isin(list(snapshots))
     )
     if email.training.population == "exploration":
         assignments = assignments.where(F.col("policy") == "exploration")
     outcomes = email_week_outcomes(
-        assignments, lake.read("raw.orders").where(market), lake.read("raw.email_events"), ctx.run_date
+        assignments,
+        read_clean(lake, "raw.orders", ctx.run_date).where(market),
+        read_clean(lake, "raw.email_events", ctx.run_date),
+        ctx.run_date,
     )
     features = lake.read(CUSTOMER_DAILY).where(F.col("snapshot_date").isin(snapshots)).drop("region", "brand")
     weight = F.when(F.col("assignment_prob") > 0, 1.0 / F.col("assignment_prob")).otherwise(1.0)
