@@ -79,13 +79,23 @@ def test_exploration_holdout_is_stable_random_and_recorded(daily):
     assert df.where("is_exploration").select("emails_per_week").distinct().count() >= 5
 
 
-def test_tiers_follow_bins(daily):
+def test_each_bin_maps_to_one_configured_tier(daily):
     _, config, lake = daily
-    tiers = {r.bin: r.tier_frequency for r in decisions(lake).select("bin", "tier_frequency").distinct().collect()}
-    expected = {}
-    for b in range(1, config.email.bins + 1):
-        expected[b] = next(t.emails_per_week for t in config.email.tiers if b <= t.max_bin)
-    assert tiers == {b: expected[b] for b in tiers}
+    pairs = decisions(lake).select("region", "brand", "bin", "tier_frequency").distinct().collect()
+    allowed = {t.emails_per_week for t in config.email.tiers}
+    assert {r.tier_frequency for r in pairs} <= allowed
+    per_bin = {}
+    for r in pairs:
+        per_bin.setdefault((r.region, r.brand, r.bin), set()).add(r.tier_frequency)
+    assert all(len(v) == 1 for v in per_bin.values())
+    assert {b for _, _, b in per_bin} <= set(range(1, config.email.bins + 1))
+
+
+def test_config_tier_map_follows_thresholds(tiny_world):
+    from sendopt.channels.email.decide import config_tier_map
+
+    _, config = tiny_world
+    assert config_tier_map(config.email) == {1: 7, 2: 7, 3: 3, 4: 3, 5: 3, 6: 1, 7: 1, 8: 1, 9: 0, 10: 0}
 
 
 def test_rerun_replaces_the_date_and_a_new_model_is_only_a_challenger(daily, spark):

@@ -71,6 +71,11 @@ class EmailConfig(_Frozen):
         Tier(max_bin=2, emails_per_week=7), Tier(max_bin=5, emails_per_week=3),
         Tier(max_bin=8, emails_per_week=1), Tier(max_bin=10, emails_per_week=0),
     )
+    tier_source: Literal["config", "model"] = Field(
+        "config",
+        description="config: bins map to tiers by max_bin; model: each bin gets the tier frequency with the "
+        "highest mean predicted net value among its users (a model-calibrated mapping, logged per run)",
+    )
     training: TrainingConfig = TrainingConfig()
     value: ValueConfig = ValueConfig()
     exploration: ExplorationConfig = ExplorationConfig()

@@ -67,11 +67,36 @@ def bin_of(column: Column, edges: list[float]) -> Column:
     return F.lit(len(edges) + 1) - above
 
 
-def tier_of(bin_col: Column, email: EmailConfig) -> Column:
+def config_tier_map(email: EmailConfig) -> dict[int, int]:
+    """Bin → weekly frequency from the configured thresholds (``max_bin``)."""
+    return {b: next(t.emails_per_week for t in email.tiers if b <= t.max_bin) for b in range(1, email.bins + 1)}
+
+
+def model_tier_map(decided: DataFrame, email: EmailConfig) -> dict[int, int]:
+    """Bin → the tier frequency with the highest mean predicted net value among the bin's users.
+
+    One aggregate of (bin, k) means reaches the driver — bins × candidates rows.
+    """
+    allowed = {t.emails_per_week for t in email.tiers}
+    means = (
+        decided.select("bin", F.explode("by_k").alias("c"))
+        .groupBy("bin", F.col("c.k").alias("k"))
+        .agg(F.avg("c.net_value").alias("mean_net_value"))
+        .collect()
+    )
+    best: dict[int, tuple[float, int]] = {}
+    for row in means:
+        k = int(row.k)
+        if k in allowed and (row.bin not in best or row.mean_net_value > best[row.bin][0]):
+            best[row.bin] = (row.mean_net_value, k)
+    fallback = config_tier_map(email)
+    return {b: best[b][1] if b in best else fallback[b] for b in range(1, email.bins + 1)}
+
+
+def tier_of(bin_col: Column, tier_map: dict[int, int]) -> Column:
     expr = None
-    for tier in email.tiers:
-        expr = (F.when(bin_col <= tier.max_bin, tier.emails_per_week) if expr is None
-                else expr.when(bin_col <= tier.max_bin, tier.emails_per_week))
+    for b, k in sorted(tier_map.items()):
+        expr = F.when(bin_col == b, k) if expr is None else expr.when(bin_col == b, k)
     return expr.otherwise(0)
 
 
@@ -105,14 +130,15 @@ def hard_rules(k: Column, email: EmailConfig, region: str) -> tuple[Column, Colu
 
 
 def decide(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel, email: EmailConfig,
-           region: str) -> DataFrame:
-    """Decision rows for every customer in ``features`` (one market, one snapshot)."""
+           region: str) -> tuple[DataFrame, dict[int, int]]:
+    """The bin → tier map, and decision rows for every customer in ``features`` (one market, one snapshot)."""
     users = features.withColumn("revenue", expected_revenue(email.value))
     candidates = score_candidates(users, model, registered, email)
     decided = per_user(candidates, email.reference_frequency).cache()
     edges = bin_edges(decided, "net_value_ref", email.bins)
     decided = decided.withColumn("bin", bin_of(F.col("net_value_ref"), edges).cast("int"))
-    decided = decided.withColumn("tier_frequency", tier_of(F.col("bin"), email).cast("int"))
+    tier_map = model_tier_map(decided, email) if email.tier_source == "model" else config_tier_map(email)
+    decided = decided.withColumn("tier_frequency", tier_of(F.col("bin"), tier_map).cast("int"))
     model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
 
     explore = email.exploration
@@ -126,7 +152,7 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
     capped, rule = hard_rules(F.col("_k"), email, region)
     out = out.withColumn("emails_per_week", capped).withColumn("rule", rule)
     k = F.col("emails_per_week")
-    return out.select(
+    return tier_map, out.select(
         "user_id",
         at_k(F.col("by_k"), k, "p_purchase").alias("p_purchase"),
         at_k(F.col("by_k"), k, "p_unsubscribe").alias("p_unsubscribe"),

@@ -58,7 +58,9 @@ def run_decide_email(ctx) -> None:
     if registered is not None:
         with stage(ctx.spark, ctx.log, "decide-email: score and decide", region=ctx.region, brand=ctx.brand,
                    model=f"{registered.name}/v{registered.version}"):
-            decisions = decide(features, model, registered, email, ctx.region).cache()
+            tier_map, decisions = decide(features, model, registered, email, ctx.region)
+            decisions = decisions.cache()
+            ctx.log.info("stage=decide-email tier_source=%s bin→emails/week %s", email.tier_source, tier_map)
             report = sanity_checks(decisions, users, previous_zero_share(ctx.lake, ctx.region, ctx.brand,
                                                                           ctx.run_date), email)
         if not report.passed:
