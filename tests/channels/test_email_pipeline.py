@@ -109,7 +109,7 @@ def test_rerun_replaces_the_date_and_a_new_model_is_only_a_challenger(daily, spa
     name = EmailResponseModel(config, "north", "alpha").name
     tracking.configure(config)
     assert tracking.champion_version(name) == "1"
-    assert mlflow.MlflowClient().get_model_version_by_alias(name, "challenger").version == "2"
+    assert str(mlflow.MlflowClient().get_model_version_by_alias(name, "challenger").version) == "2"
 
 
 def test_kill_switch_and_fallback_are_loud(daily, spark, tmp_path):
