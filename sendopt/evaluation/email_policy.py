@@ -39,10 +39,15 @@ def true_net_values(users: DataFrame, world, ks: tuple[int, ...], unsubscribe_co
 
 
 def _pick(prefix: str, k: Column, ks: tuple[int, ...]) -> Column:
-    expr = None
-    for v in ks:
-        expr = F.when(k == v, F.col(f"{prefix}_{v}")) if expr is None else expr.when(k == v, F.col(f"{prefix}_{v}"))
-    return expr
+    """Value of ``<prefix>_<k>`` for a per-row k (an array lookup keeps generated code small)."""
+    index = F.create_map(*[x for i, v in enumerate(ks) for x in (F.lit(v), F.lit(i + 1))])
+    return F.element_at(F.col(f"_{prefix}"), F.element_at(index, k.cast("int")))
+
+
+def _as_arrays(df: DataFrame, ks: tuple[int, ...]) -> DataFrame:
+    for prefix in ("tnv", "trev", "tunsub"):
+        df = df.withColumn(f"_{prefix}", F.array(*[F.col(f"{prefix}_{k}") for k in ks]))
+    return df
 
 
 def policy_frequencies(df: DataFrame, email, region: str) -> dict[str, Column]:
@@ -76,6 +81,7 @@ def evaluate_policies(decisions: DataFrame, features: DataFrame, traits: DataFra
         .join(traits.drop("region", "brand"), "user_id")
     )
     valued = true_net_values(users, world, ks, email.value.unsubscribe_cost, "decision_date")
+    valued = _as_arrays(valued, ks)
     aggs = []
     for name, k in policy_frequencies(valued, email, region).items():
         aggs += [
