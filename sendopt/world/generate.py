@@ -1,6 +1,6 @@
 """Assemble the world's tables as Spark DataFrames in catalog shape.
 
-Each entry of :data:`TABLES` says which index a table is generated over
+Each entry of :data:`RECIPES` says which index a table is generated over
 (users, merchants or campaigns), which numpy builder produces its rows and how
 the numbers become catalog columns (string ids, names, timestamps). Nothing
 here touches storage: ``jobs.py`` writes what :func:`world_tables` returns, and
@@ -34,8 +34,8 @@ from sendopt.world.model import World
 @dataclass(frozen=True)
 class TableRecipe:
     table: str
-    over: str  # users | merchants | campaigns | static
-    builder: Callable | None
+    over: str  # the index it is generated over: users | merchants | campaigns
+    builder: Callable
     schema: str
     shape: Callable[[DataFrame, World], DataFrame]
     daily: bool = False  # builder takes (first_day, horizon); simulate-outcomes regenerates single days
