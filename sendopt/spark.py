@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 JOB_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+    # Larger Arrow batches for mapInArrow/mapInPandas (lake writer, scoring): fewer per-batch costs.
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "50000",
     "spark.sql.session.timeZone": "UTC",
     # Parquet timestamps with min/max statistics (INT96 has none) for Delta stats.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",

@@ -27,6 +27,9 @@ FILE_ROW_SCHEMA = "path string, size long, partition_values string, stats string
 _SAFE_PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_.\-: ]*$")
 _STRING_STATS_MAX_LEN = 64
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+#: Rows buffered per open file before a row group is written (small Arrow batches would
+#: otherwise each become a tiny row group, slow to write and to read back).
+ROW_GROUP_ROWS = 128 * 1024
 
 
 def partition_value_text(value) -> str | None:
@@ -109,16 +112,29 @@ class _OpenFile:
         self.writer = pq.ParquetWriter(self.abs_path, schema, compression="snappy")
         self.partition_values = partition_values
         self.rows = 0
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
         self.stats = {f.name: _ColumnStats(f.type) for f in schema}
 
     def write(self, table: pa.Table) -> None:
-        self.writer.write_table(table)
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
         self.rows += table.num_rows
+        if self.pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending).combine_chunks()
+        self.pending, self.pending_rows = [], 0
+        self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
         for name, stat in self.stats.items():
             for chunk in table.column(name).chunks:
                 stat.update(chunk)
 
     def close(self) -> dict:
+        self._flush()
         self.writer.close()
         mins, maxs = {}, {}
         for name, stat in self.stats.items():
