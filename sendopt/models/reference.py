@@ -8,18 +8,9 @@ rows are accurate to well under a percentage point.
 from __future__ import annotations
 
 import numpy as np
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
 REFERENCE_SAMPLE_ROWS = 100_000
-
-
-def bucket(column: Column, edges: list[float]) -> Column:
-    """Bucket index 0..len(edges) of ``column`` (null stays null): the Spark twin of ``bucket_index``."""
-    index = F.lit(0)
-    for edge in edges:
-        index = index + (column > F.lit(edge)).cast("int")
-    return F.when(column.isNotNull(), index)
 
 
 def bucket_index(values: np.ndarray, edges: list[float]) -> np.ndarray:

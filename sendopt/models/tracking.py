@@ -129,10 +129,3 @@ def load_model(name: str, alias_or_version: str = CHAMPION) -> RegisteredModel:
     booster = mlflow.lightgbm.load_model(f"models:/{name}/{mv.version}")
     return RegisteredModel(name, str(mv.version), mv.run_id, booster.model_to_string(), dict(mv.tags or {}))
 
-
-def load_json_artifact(run_id: str, filename: str) -> Any:
-    import mlflow
-
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename)
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
