@@ -22,6 +22,16 @@ class SchemaDiff:
     def ok(self) -> bool:
         return not (self.missing or self.extra or self.retyped)
 
+    def describe(self, include_extra: bool = True) -> str:
+        parts = []
+        if self.missing:
+            parts.append(f"missing columns {self.missing}")
+        if self.extra and include_extra:
+            parts.append(f"columns not in the catalog {self.extra}")
+        if self.retyped:
+            parts.append(f"retyped [{'; '.join(self.retyped)}]")
+        return ", ".join(parts)
+
 
 def _plain(data_type: T.DataType) -> str:
     return data_type.simpleString()
@@ -47,15 +57,8 @@ def check_write_schema(spec: TableSpec, actual: T.StructType) -> None:
     diff = diff_schema(spec.schema, actual)
     if diff.ok:
         return
-    parts = []
-    if diff.missing:
-        parts.append(f"missing columns {diff.missing}")
-    if diff.extra:
-        parts.append(f"columns not in the catalog {diff.extra}")
-    if diff.retyped:
-        parts.append(f"wrong types [{'; '.join(diff.retyped)}]")
     raise SchemaMismatchError(
-        f"cannot write {spec.full_name}: DataFrame does not match the catalog: {', '.join(parts)}"
+        f"cannot write {spec.full_name}: DataFrame does not match the catalog: {diff.describe()}"
     )
 
 
@@ -64,12 +67,9 @@ def check_stored_schema(spec: TableSpec, stored: T.StructType, where: str) -> li
     retyped columns are errors. Returns the extra column names."""
     diff = diff_schema(spec.schema, stored)
     if diff.missing or diff.retyped:
-        parts = []
-        if diff.missing:
-            parts.append(f"missing columns {diff.missing}")
-        if diff.retyped:
-            parts.append(f"retyped [{'; '.join(diff.retyped)}]")
-        raise SchemaMismatchError(f"table {spec.full_name} at {where} has drifted: {', '.join(parts)}")
+        raise SchemaMismatchError(
+            f"table {spec.full_name} at {where} has drifted: {diff.describe(include_extra=False)}"
+        )
     if diff.extra:
         log.warning(
             "table %s at %s has new upstream columns %s; ignoring them (add them to the catalog to use them)",
