@@ -6,8 +6,8 @@ Declarations live in ``sendopt/lake/tables/<area>.py``; this module assembles
 them into :data:`CATALOG`, the only registry jobs use.
 """
 from sendopt.lake.spec import LAYERS, Catalog, Column, TableSpec, col, spark_type
-from sendopt.lake.tables import email, features, ops, world
+from sendopt.lake.tables import email, features, ops, push, world
 
-CATALOG = Catalog([*world.TABLES, *features.TABLES, *email.TABLES, *ops.TABLES])
+CATALOG = Catalog([*world.TABLES, *features.TABLES, *email.TABLES, *push.TABLES, *ops.TABLES])
 
 __all__ = ["CATALOG", "LAYERS", "Catalog", "Column", "TableSpec", "col", "spark_type"]
