@@ -27,6 +27,7 @@ setup(
         "scikit-learn>=1.3",
         "psutil>=5.9",
         "iso18245>=1.4",
+        "optuna>=4.0,<5",
     ],
     extras_require={
         # A laptop / CI: Spark itself (a cluster or Databricks brings its own).
