@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sendopt.channels.email.config import EmailConfig
 from sendopt.errors import ConfigError
 from sendopt.features.registry import FeaturesConfig
+from sendopt.lifecycle.config import LifecycleConfig
 from sendopt.world.config import WorldConfig
 
 ENVIRONMENTS = ("local", "cluster", "databricks")
@@ -97,6 +98,7 @@ class SendoptConfig(_Strict):
     world: WorldConfig = WorldConfig()
     features: FeaturesConfig = FeaturesConfig()
     email: EmailConfig = EmailConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
 
     @property
     def config_hash(self) -> str:

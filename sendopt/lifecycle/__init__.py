@@ -1,0 +1,1 @@
+"""Model lifecycle: gated retraining, monitoring, backtests and experiments, for every channel."""
