@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sendopt.channels.email.config import EmailConfig
+from sendopt.channels.push.affinity_config import AffinityConfig
 from sendopt.errors import ConfigError
 from sendopt.features.registry import FeaturesConfig
 from sendopt.lifecycle.config import LifecycleConfig
@@ -99,6 +100,7 @@ class SendoptConfig(_Strict):
     features: FeaturesConfig = FeaturesConfig()
     email: EmailConfig = EmailConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    affinity: AffinityConfig = AffinityConfig()
 
     @property
     def config_hash(self) -> str:

@@ -1,0 +1,1 @@
+"""Push notifications: MCC affinities, candidate strategies and the orchestrated daily decision."""
