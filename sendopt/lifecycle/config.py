@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sendopt.lifecycle.experiment_config import BacktestConfig, ExperimentsConfig
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -60,5 +62,5 @@ class MonitorConfig(_Frozen):
 class LifecycleConfig(_Frozen):
     retrain: RetrainConfig = RetrainConfig()
     monitor: MonitorConfig = MonitorConfig()
-    # Backtest / threshold calibration and A/B experiment settings are added below as their own
-    # sub-sections (``backtest:``, ``experiments:``).
+    backtest: BacktestConfig = BacktestConfig()  # backtest and threshold calibration (experiment_config.py)
+    experiments: ExperimentsConfig = ExperimentsConfig()  # A/B tests (experiment_config.py)
