@@ -18,6 +18,7 @@ frequency rather than the logging policy:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -75,8 +76,20 @@ def split_by_time(df: DataFrame, valid_weeks: int) -> tuple[DataFrame, DataFrame
     return df.where(F.col("week_start") < F.lit(cutoff)), df.where(F.col("week_start") >= F.lit(cutoff)), cutoff
 
 
-def train_market(ctx) -> str:
-    """Train, evaluate and register this market's email response model; return its version."""
+@dataclass
+class FittedMarket:
+    """A fitted, not yet registered model of one market, with its (cached) data and time-later holdout."""
+
+    model: EmailResponseModel
+    report: FitReport
+    params: dict
+    data: DataFrame
+    holdout: DataFrame
+    holdout_from: dt.date
+
+
+def fit_market(ctx) -> FittedMarket:
+    """Training set, feature selection, fit and reference stats of this market (nothing registered)."""
     model = EmailResponseModel(ctx.config, ctx.region, ctx.brand)
     training = ctx.config.email.training
     with stage(ctx.spark, ctx.log, "train-email: training set", region=ctx.region, brand=ctx.brand) as info:
@@ -106,8 +119,15 @@ def train_market(ctx) -> str:
         "population": training.population, "weeks": training.weeks, "valid_weeks": training.valid_weeks,
         "valid_from": str(cutoff), "gap_days": ctx.config.email.gap_days, **training.params,
     }
-    version = model.log_and_register(report, ctx.run_id, ctx.run_date, dict(ctx.lake.inputs), params)
-    data.unpersist()
+    return FittedMarket(model, report, params, data, valid_df, cutoff)
+
+
+def train_market(ctx) -> str:
+    """Train, evaluate and register this market's email response model; return its version."""
+    fitted = fit_market(ctx)
+    model, valid_eval, features = fitted.model, fitted.report.valid, fitted.report.features
+    version = model.log_and_register(fitted.report, ctx.run_id, ctx.run_date, dict(ctx.lake.inputs), fitted.params)
+    fitted.data.unpersist()
     ctx.summary["message"] = (
         f"{model.name} v{version}: valid AUC {valid_eval.macro_auc:.4f}, log loss {valid_eval.log_loss:.4f}, "
         f"{len(features)} features"
