@@ -39,6 +39,18 @@ class BrandBehaviour(_Frozen):
     email_fixed_frequency: int = Field(3, ge=0, le=7, description="emails/week of the historical fixed policy")
 
 
+class BehaviourShift(_Frozen):
+    """A change of email behaviour from a date on — the drift scenario of the lifecycle monitors.
+
+    In world-weeks starting on or after ``date`` the weekly unsubscribe logit of a user-week with
+    emails gains ``unsubscribe_logit_delta`` and the fatigue slope is multiplied by ``fatigue_multiplier``.
+    """
+
+    date: dt.date
+    unsubscribe_logit_delta: float = 0.0
+    fatigue_multiplier: float = Field(1.0, ge=0)
+
+
 class Holiday(_Frozen):
     """A demand bump: purchase intensity × (1 + lift) from ``days_before`` to ``days_after`` the date."""
 
@@ -216,6 +228,7 @@ class WorldConfig(_Frozen):
     merchants: MerchantsConfig = MerchantsConfig()
     promos: PromoConfig = PromoConfig()
     coupons: CouponConfig = CouponConfig()
+    shift: BehaviourShift | None = Field(None, description="behaviour shift at a date (drift)")
 
     @model_validator(mode="after")
     def _check(self) -> WorldConfig:

@@ -108,9 +108,10 @@ def simulate(world: World, idx: np.ndarray, weeks: np.ndarray, inputs: dict | No
         send[:, w] = (ranks[:, w] < planned[:, w, None]) & exists[:, w] & ~blocked[:, None]
         k[:, w] = send[:, w].sum(axis=1)
         pb, pu = truth.email_probabilities(
-            truth.NP, world, tr, k[:, w].astype(float), k_prev, season[w], act[:, w]
+            truth.NP, world, tr, k[:, w].astype(float), k_prev, season[w], act[:, w], float(weeks[w] * 7)
         )
-        p_buy0[:, w], _ = truth.email_probabilities(truth.NP, world, tr, 0.0, k_prev, season[w], act[:, w])
+        p_buy0[:, w], _ = truth.email_probabilities(truth.NP, world, tr, 0.0, k_prev, season[w], act[:, w],
+                                                    float(weeks[w] * 7))
         p_buyk[:, w] = pb
         u = rng.uniform("email.outcome", tr["idx"], weeks[w])
         alive = exists[:, w].any(axis=1)

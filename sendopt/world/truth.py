@@ -43,12 +43,22 @@ def activity(ops, world: World, decay_start, day):
 
 
 # ---------------------------------------------------------------- email
-def email_probabilities(ops, world: World, tr, k, k_prev, log_season, act):
+def behaviour_shift(ops, world: World, day, load):
+    """Extra unsubscribe logit of ``world.shift`` for weeks starting on ``day`` ≥ its date (else 0)."""
+    shift = world.config.shift
+    if shift is None or day is None:
+        return 0.0
+    on = ops.where(day >= float(world.day_of(shift.date)), 1.0, 0.0)
+    return on * (shift.unsubscribe_logit_delta + (shift.fatigue_multiplier - 1.0) * load)
+
+
+def email_probabilities(ops, world: World, tr, k, k_prev, log_season, act, day=None):
     """Weekly multinomial outcome of a user-week with ``k`` emails: (p_purchase, p_unsubscribe).
 
     purchase logit = base + season + log(activity) + uplift·(1 − e^(−k/saturation))   (diminishing returns)
     unsubscribe logit = base + fatigue_slope·(k + memory·k_prev)                      (fatigue; 0 when k = 0)
-    ``tr`` maps trait names to arrays or columns (``truth.user_traits``).
+    ``tr`` maps trait names to arrays or columns (``truth.user_traits``); ``day`` (the week's first
+    day) switches on ``world.shift``.
     """
     a = (
         tr["purchase_logit"]
@@ -56,7 +66,8 @@ def email_probabilities(ops, world: World, tr, k, k_prev, log_season, act):
         + ops.log(act)
         + tr["email_uplift"] * (1.0 - ops.exp(-k / tr["saturation"]))
     )
-    b = tr["unsubscribe_logit"] + tr["fatigue_slope"] * (k + world.config.email.fatigue_memory * k_prev)
+    load = tr["fatigue_slope"] * (k + world.config.email.fatigue_memory * k_prev)
+    b = tr["unsubscribe_logit"] + load + behaviour_shift(ops, world, day, load)
     ea = ops.exp(a)
     eb = ops.where(k > 0, ops.exp(b), ea * 0.0)
     denom = 1.0 + ea + eb
@@ -149,7 +160,8 @@ def with_expected_email_outcomes(
     k = F.col(k_col).cast("double")
     k_prev = F.col(k_prev_col).cast("double") if k_prev_col else k
     act = activity(SPARK, world, F.col("decay_start"), F.floor(day / 7) * 7 + 3)
-    p_buy, p_unsub = email_probabilities(SPARK, world, tr, k, k_prev, week_season_column(world, day), act)
+    p_buy, p_unsub = email_probabilities(SPARK, world, tr, k, k_prev, week_season_column(world, day), act,
+                                         F.floor(day / 7) * 7)
     return (
         df.withColumn("true_p_purchase", p_buy)
         .withColumn("true_p_unsubscribe", p_unsub)
