@@ -23,6 +23,14 @@ JOBS: dict[str, JobDef] = {
         JobDef("evaluate-email", "sendopt.evaluation.email_policy:run_evaluate_email",
                "true value of the published decisions vs baselines and the oracle (generated worlds)",
                per_market=True),
+        JobDef("monitor", "sendopt.lifecycle.monitor:run_monitor",
+               "feature/score drift (PSI), matured-outcome AUC and calibration, bin outcomes; retrain trigger "
+               "and HTML report", per_market=True),
+        JobDef("retrain", "sendopt.lifecycle.retrain:run_retrain",
+               "gated retraining: challenger vs champion on a time-later holdout; champion moves only if all "
+               "gate rules pass", per_market=True),
+        JobDef("retrain-if-triggered", "sendopt.lifecycle.retrain:run_retrain_if_triggered",
+               "run `retrain` for a market only if today's monitor recorded a trigger", per_market=True),
         JobDef("catalog", "sendopt.lake.maintenance:run_catalog",
                "list every catalog table with its path, version and row count"),
         JobDef("lake-maintenance", "sendopt.lake.maintenance:run_lake_maintenance",

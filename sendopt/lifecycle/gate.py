@@ -80,14 +80,13 @@ def value_bins(df: DataFrame, value_col: str, bins: int, out: str = "value_bin")
 
 
 def group_rates(df: DataFrame, group_col: str, converted: str = "converted",
-                unsubscribed: str = "unsubscribed") -> pd.DataFrame:
-    """Rows, conversion and unsubscribe rate per group — a small aggregate (one row per group)."""
-    return (
-        df.groupBy(F.col(group_col).alias("group"))
-        .agg(F.count(F.lit(1)).alias("rows"), F.avg(F.col(converted).cast("double")).alias("conversion_rate"),
-             F.avg(F.col(unsubscribed).cast("double")).alias("unsubscribe_rate"))
-        .toPandas().sort_values("group").reset_index(drop=True)
-    )
+                unsubscribed: str = "unsubscribed", value: str | None = None) -> pd.DataFrame:
+    """Rows, conversion and unsubscribe rate (and mean ``value``) per group — one row per group."""
+    aggs = [F.count(F.lit(1)).alias("rows"), F.avg(F.col(converted).cast("double")).alias("conversion_rate"),
+            F.avg(F.col(unsubscribed).cast("double")).alias("unsubscribe_rate")]
+    if value:
+        aggs.append(F.avg(F.col(value).cast("double")).alias("mean_value"))
+    return df.groupBy(F.col(group_col).alias("group")).agg(*aggs).toPandas().sort_values("group").reset_index(drop=True)
 
 
 def holdout_metrics(evaluation: Evaluation, bin_rates: pd.DataFrame) -> dict[str, float]:
