@@ -184,3 +184,23 @@ def test_table_columns_keep_the_contract_names():
     names = set(MCC_AFFINITY.column_names)
     assert {"run_date", "region", "window_days", "mcc1", "mcc2", "p_mcc2_given_mcc1", "lift_naive",
             "lift_refined", "lift_low", "is_supported"} <= names
+
+
+def test_evaluation_counts_planted_pairs_only_at_a_window_that_fits_them(spark):
+    from sendopt.evaluation.mcc_affinity import evaluate
+
+    cols = "region string, window_days int, mcc1 string, mcc2 string, lift_naive double, lift_refined double, " \
+           "lift_low double, is_supported boolean"
+    rows = [("north", 1, "C", "D", 6.0, 6.0, 5.0, True),  # planted with a 3-day window: partial at W=1
+            ("north", 1, "A", "B", 5.0, 5.0, 4.0, True),  # planted, 1 day: relevant
+            ("north", 1, "X", "Y", 20.0, 20.0, 9.0, False),  # unsupported: never ranked
+            ("north", 1, "E", "F", 1.0, 1.1, 0.9, True), ("north", 1, "G", "H", 1.3, 1.0, 1.1, True),
+            ("north", 3, "C", "D", 6.0, 6.0, 5.0, True), ("north", 3, "E", "F", 1.0, 1.0, 0.9, True)]
+    planted = spark.createDataFrame([("A", "B", 1, 0.5), ("C", "D", 3, 0.3)],
+                                    "mcc1 string, mcc2 string, window_days int, strength double")
+    got = {r.window_days: r for r in evaluate(spark.createDataFrame(rows, cols), planted, 2, (0.8, 1.25)).collect()}
+    w1, w3 = got[1], got[3]
+    assert (w1.relevant, w1.supported, w1.background) == (1, 4, 2)
+    assert (w1.precision_at_k, w1.recall_at_k, w1.r_precision, w1.partial_at_k) == (0.5, 1.0, 0.0, 1)
+    assert w1.bg_in_band == 0.5 and w1.bg_in_band_refined == 1.0
+    assert (w3.relevant, w3.precision_at_k, w3.recall_at_k) == (2, 0.5, 0.5)  # A→B has no W=3 row
