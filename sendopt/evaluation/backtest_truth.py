@@ -1,0 +1,49 @@
+"""``backtest-truth``: the backtest (with calibration) plus each policy's value under the world's true response.
+
+Generated worlds only. The lifecycle backtest never sees the truth; this module hands
+it a function that, for the replayed exploration user-weeks and every policy's
+frequency column ``k_<policy>``, computes the true expected net value and
+unsubscribe probability (``evaluation.email_policy.true_net_values``, the world's own
+formulas) — so the off-policy estimates can be checked against what really holds.
+"""
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from sendopt.errors import SendoptError
+from sendopt.evaluation.email_policy import _as_arrays, _pick, true_net_values
+from sendopt.lifecycle.backtest import Replay, run_backtest
+from sendopt.world.model import world_from
+
+TRAITS = "truth.user_traits"
+
+
+def true_values_of(lake, world, email):
+    """The ``true_values`` callable for :func:`sendopt.lifecycle.backtest.run_backtest`."""
+
+    def true_values(rep: Replay, policies: list[str]) -> dict[str, tuple[float, float]]:
+        ks = email.candidate_frequencies
+        cols = [f"k_{p}" for p in policies if p != "logged"]
+        users = rep.rows.select("user_id", "week_start", *cols).join(
+            lake.read(TRAITS).drop("region", "brand"), "user_id")
+        valued = _as_arrays(true_net_values(users, world, ks, email.value.unsubscribe_cost, "week_start"), ks)
+        aggs = []
+        for p in policies:
+            if p == "logged":  # the uniform exploration policy: every k equally likely
+                nv = sum(F.col(f"tnv_{k}") for k in ks) / len(ks)
+                un = sum(F.col(f"tunsub_{k}") for k in ks) / len(ks)
+            else:
+                nv, un = _pick("tnv", F.col(f"k_{p}"), ks), _pick("tunsub", F.col(f"k_{p}"), ks)
+            aggs += [F.avg(nv).alias(f"{p}|nv"), F.avg(un).alias(f"{p}|un")]
+        row = valued.agg(*aggs).first().asDict()  # one row of averages
+        return {p: (row[f"{p}|nv"], row[f"{p}|un"]) for p in policies}
+
+    return true_values
+
+
+def run_backtest_truth(ctx) -> None:
+    if not ctx.lake.exists(TRAITS):
+        raise SendoptError(f"backtest-truth: {TRAITS} does not exist under {ctx.lake.root} — it needs a generated "
+                           "world (the production backtest is the `backtest` job)")
+    run_backtest(ctx, calibrate=True,
+                 true_values=true_values_of(ctx.lake, world_from(ctx.config), ctx.config.email))
