@@ -235,8 +235,11 @@ def report_path(config, job: str, run_date: dt.date, region: str, brand: str, ch
 
 def _frame(ctx, pdf: pd.DataFrame, spec, extra: dict) -> DataFrame:
     """A small pandas result + run columns → a DataFrame in the table's column order and types."""
-    records = [{**extra, **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}}
-               for r in pdf.to_dict("records")]
+    def native(v):
+        v = v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v  # numpy → Python
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    records = [{**extra, **{k: native(v) for k, v in r.items()}} for r in pdf.to_dict("records")]
     rows = [tuple(r.get(c) for c in spec.column_names) for r in records]
     return ctx.spark.createDataFrame(rows, spec.schema)
 

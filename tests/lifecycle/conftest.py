@@ -37,12 +37,13 @@ class TinyModel(ResponseModel):
 
 
 class TinyChannel(LifecycleChannel):
-    """Fits on a synthetic frame; ``shuffle`` breaks the label link, ``corrupt`` drops the holdout's label."""
+    """Fits on a synthetic frame; ``shuffle`` breaks the label link, ``corrupt`` drops the holdout's label,
+    ``drift`` shifts feature x0 of the decision snapshot."""
 
     name = "tiny"
 
-    def __init__(self, rows=4000, seed=11, shuffle=False, corrupt=False):
-        self.rows, self.seed, self.shuffle, self.corrupt = rows, seed, shuffle, corrupt
+    def __init__(self, rows=4000, seed=11, shuffle=False, corrupt=False, drift=0.0):
+        self.rows, self.seed, self.shuffle, self.corrupt, self.drift = rows, seed, shuffle, corrupt, drift
 
     def model(self, config, region, brand):
         return TinyModel(config, region, brand)
@@ -64,14 +65,36 @@ class TinyChannel(LifecycleChannel):
                 .withColumn("converted", (F.col("label") == 1).cast("int"))
                 .withColumn("unsubscribed", (F.col("label") == 2).cast("int")))
 
+    # monitoring: features with ``drift`` added to x0, published and matured rows scored by the champion
+    score_columns = ("net_value_ref",)
+
     def decision_features(self, ctx):
-        raise NotImplementedError
+        return synthetic(ctx.spark, 3000, seed=self.seed + 1, num_class=3).withColumn(
+            "x0", F.col("x0") + F.lit(self.drift)).drop("label")
+
+    def _scored(self, ctx, seed):
+        from sendopt.models import tracking
+
+        model = self.model(ctx.config, ctx.region, ctx.brand)
+        champion = tracking.load_model(model.name)
+        scored = self.with_value(model.score(synthetic(ctx.spark, 3000, seed=seed, num_class=3),
+                                             champion.model_text), ctx.config)
+        return scored.withColumn("model_version", F.lit(champion.version))
 
     def published(self, ctx):
-        raise NotImplementedError
+        scored = self._scored(ctx, self.seed + 2).withColumnRenamed("net_value", "net_value_ref")
+        first = RUN_DATE - dt.timedelta(days=14)
+        return scored.withColumn("decision_date", F.when(F.col("id") % 2 == 0, F.lit(first))
+                                 .otherwise(F.lit(RUN_DATE - dt.timedelta(days=1))))
 
     def matured_decisions(self, ctx, weeks):
-        raise NotImplementedError
+        from sendopt.lifecycle.gate import value_bins
+
+        scored = self._scored(ctx, self.seed + 3)
+        week = F.when(F.col("id") % 2 == 0, F.lit(RUN_DATE - dt.timedelta(days=14))).otherwise(
+            F.lit(RUN_DATE - dt.timedelta(days=7)))
+        return value_bins(scored, "net_value", 3, out="bin").withColumn("week_start", week).withColumn(
+            "tier", (F.col("id") % 3).cast("int"))
 
 
 @pytest.fixture
@@ -83,6 +106,7 @@ def make_ctx(spark, tmp_path):
     config = load_config("local", overrides=[
         f"lake.root={tmp_path / 'lake'}", "spark.master=local[2]", "spark.shuffle_partitions=4",
         "lifecycle.retrain.gate.max_ece=0.1", "lifecycle.retrain.gate.min_holdout_rows=100",
+        "lifecycle.monitor.max_alert_features=1", "lifecycle.monitor.min_outcome_rows=100",
     ])
     counter = iter(range(100))
 

@@ -56,3 +56,29 @@ def test_score_drift_against_the_champions_first_day(spark):
     assert out["status"] == "alert" and out["current_mean"] == pytest.approx(1049.5)
     same = score_drift(published.where(published.decision_date == d1), ("net_value_ref",), "1", MonitorConfig())
     assert same.iloc[0]["psi"] == 0.0
+
+
+def test_monitor_market_writes_tables_trigger_and_report(make_ctx):
+    from pyspark.sql import functions as F
+
+    from sendopt.lake.tables.lifecycle import FEATURE_PSI, PERFORMANCE, RETRAIN_TRIGGERS
+    from sendopt.lifecycle.monitor import monitor_market, write_market
+    from sendopt.lifecycle.retrain import retrain_market
+    from tests.lifecycle.conftest import TinyChannel
+
+    retrain_market(make_ctx(), TinyChannel())  # the first model becomes champion
+    ctx = make_ctx("monitor")
+    channel = TinyChannel(drift=2.0)  # x0 moves by two standard deviations: PSI alert on x0 only
+    result = monitor_market(ctx, channel)
+    assert result.feature_psi.iloc[0]["feature"] == "x0" and result.feature_psi.iloc[0]["status"] == "alert"
+    assert set(result.feature_psi[result.feature_psi["feature"] != "x0"]["status"]) == {"ok"}
+    assert [c.split(":")[0] for c in result.causes] == ["feature_psi"]
+    assert len(result.performance) == 2 and result.performance["auc"].min() > 0.6  # the champion on its own world
+    write_market(ctx, channel, result)
+
+    assert ctx.lake.read(FEATURE_PSI).count() == 4 and ctx.lake.read(PERFORMANCE).count() == 2
+    trigger = ctx.lake.read(RETRAIN_TRIGGERS).where(F.col("run_date") == F.lit(ctx.run_date)).first()
+    assert trigger.triggered and trigger.causes == result.causes and trigger.metrics["features_alert"] == 1.0
+    with open(trigger.report_path, encoding="utf-8") as fh:
+        page = fh.read()
+    assert "Retrain triggered" in page and page.count("data:image/png;base64") == 4
