@@ -34,7 +34,9 @@ only sees its own W-day neighbourhood, so cost is payments × payments-within-W,
 length. All windows share that single sort. Each trigger then emits its distinct follow-up MCCs
 plus two marker items (it exists; it had a follow-up) and one ``groupBy().count()`` with map-side
 partial aggregation produces every count at once; only (region, window, mcc1, mcc2) aggregates —
-at most regions × windows × MCCs² rows — are shuffled and reach the statistics step.
+at most regions × windows × MCCs² rows — are shuffled. The statistics step sums over window
+partitions of that small frame instead of joining it to itself, so the payments are read, sorted
+and windowed exactly once (joins of two aggregates of one plan would recompute it per branch).
 """
 from __future__ import annotations
 
@@ -78,32 +80,22 @@ def follow_ups(tx: DataFrame, windows: Sequence[int], observed_until: dt.datetim
     )
 
 
-def counts(follow: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """From :func:`follow_ups`: (per mcc1: trigger_count, follow_any_count; per pair: pair_count), small frames.
+def counts(follow: DataFrame) -> DataFrame:
+    """From :func:`follow_ups`: (region, window_days, mcc1, item, count) — a small frame.
 
-    One aggregation: every trigger emits a marker item, a second one if it had a follow-up, and
-    its follow-up MCCs; counting items per (region, window, mcc1) yields all three counts.
+    Every trigger emits a marker item, a second one if it had a follow-up, and its follow-up MCCs;
+    one count per (region, window, mcc1, item) then holds every count the statistics need.
     """
     items = F.concat(
         F.array(F.lit(_TRIGGER)),
         F.when(F.size("follow") > 0, F.array(F.lit(_ANY))).otherwise(F.array().cast("array<string>")),
         F.col("follow"),
     )
-    tallies = (
+    return (
         follow.select("region", "window_days", "mcc1", F.explode(items).alias("item"))
         .groupBy("region", "window_days", "mcc1", "item")
         .count()
     )
-    marker = F.col("item").isin(_TRIGGER, _ANY)
-    per_mcc1 = tallies.where(marker).groupBy("region", "window_days", "mcc1").agg(
-        F.sum(F.when(F.col("item") == _TRIGGER, F.col("count"))).cast("long").alias("trigger_count"),
-        F.coalesce(F.sum(F.when(F.col("item") == _ANY, F.col("count"))), F.lit(0)).cast("long")
-        .alias("follow_any_count"),
-    )
-    pairs = tallies.where(~marker).select(
-        "region", "window_days", "mcc1", F.col("item").alias("mcc2"), F.col("count").alias("pair_count")
-    )
-    return per_mcc1, pairs
 
 
 def wilson(successes: Column, n: Column, z: float) -> tuple[Column, Column]:
@@ -115,30 +107,34 @@ def wilson(successes: Column, n: Column, z: float) -> tuple[Column, Column]:
     return F.greatest(centre - half, F.lit(0.0)), F.least(centre + half, F.lit(1.0))
 
 
-def statistics(per_mcc1: DataFrame, pairs: DataFrame, z: float, min_support: int,
-               include_same_mcc: bool) -> DataFrame:
-    """Probabilities, both baselines, lifts, interval and support from :func:`counts` (small frames)."""
-    totals = per_mcc1.groupBy("region", "window_days").agg(
-        F.sum("trigger_count").alias("_all"), F.sum("follow_any_count").alias("_any")
-    )
-    df = (
-        pairs.join(per_mcc1, ["region", "window_days", "mcc1"])
-        .join(totals, ["region", "window_days"])
-        .withColumn("_followed_by_mcc2",
-                    F.sum("pair_count").over(Window.partitionBy("region", "window_days", "mcc2")))
-    )
-    p = F.col("pair_count") / F.col("trigger_count")
+def statistics(tallies: DataFrame, z: float, min_support: int, include_same_mcc: bool) -> DataFrame:
+    """Probabilities, both baselines, lifts, interval and support from :func:`counts`.
+
+    Sums over window partitions rather than joins, so the (expensive) input plan is consumed once.
+    """
+    def total(item: str, *keys: str) -> Column:
+        return F.sum(F.when(F.col("item") == item, F.col("count")).otherwise(0)).over(Window.partitionBy(*keys))
+
+    df = tallies.select(
+        "region", "window_days", "mcc1", "item", "count",
+        total(_TRIGGER, "region", "window_days", "mcc1").alias("trigger_count"),
+        total(_ANY, "region", "window_days", "mcc1").alias("follow_any_count"),
+        total(_TRIGGER, "region", "window_days").alias("_all"),
+        total(_ANY, "region", "window_days").alias("_any"),
+        F.sum("count").over(Window.partitionBy("region", "window_days", "item")).alias("_followed_by_mcc2"),
+    ).where(~F.col("item").isin(_TRIGGER, _ANY)).withColumnRenamed("item", "mcc2")
+    p = F.col("count") / F.col("trigger_count")
     naive = F.col("_followed_by_mcc2") / F.col("_all")
     refined = F.col("_followed_by_mcc2") / F.col("_any")
-    low, high = wilson(F.col("pair_count").cast("double"), F.col("trigger_count").cast("double"), z)
+    low, high = wilson(F.col("count").cast("double"), F.col("trigger_count").cast("double"), z)
     out = df.select(
-        "region", "window_days", "mcc1", "mcc2", "trigger_count",
-        F.col("pair_count").cast("long").alias("pair_count"), "follow_any_count",
+        "region", "window_days", "mcc1", "mcc2", F.col("trigger_count").cast("long").alias("trigger_count"),
+        F.col("count").cast("long").alias("pair_count"), F.col("follow_any_count").cast("long").alias("follow_any_count"),
         p.alias("p_mcc2_given_mcc1"), naive.alias("p_mcc2_naive"), refined.alias("p_mcc2_refined"),
         (p / naive).alias("lift_naive"),
-        ((F.col("pair_count") / F.col("follow_any_count")) / refined).alias("lift_refined"),
+        ((F.col("count") / F.col("follow_any_count")) / refined).alias("lift_refined"),
         low.alias("ci_low"), high.alias("ci_high"), (low / naive).alias("lift_low"),
-        (F.col("pair_count") >= min_support).alias("is_supported"),
+        (F.col("count") >= min_support).alias("is_supported"),
     )
     if not include_same_mcc:  # after the baselines: repeat visits still count in every denominator
         out = out.where(F.col("mcc1") != F.col("mcc2"))
@@ -148,5 +144,4 @@ def statistics(per_mcc1: DataFrame, pairs: DataFrame, z: float, min_support: int
 def affinities(tx: DataFrame, windows: Sequence[int], observed_until: dt.datetime, z: float = 1.96,
                min_support: int = 30, include_same_mcc: bool = False) -> DataFrame:
     """Every (region, window, mcc1, mcc2) statistic of ``tx`` (user_id, region, txn_ts, mcc)."""
-    per_mcc1, pairs = counts(follow_ups(tx, windows, observed_until))
-    return statistics(per_mcc1, pairs, z, min_support, include_same_mcc)
+    return statistics(counts(follow_ups(tx, windows, observed_until)), z, min_support, include_same_mcc)
