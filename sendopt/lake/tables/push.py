@@ -14,7 +14,8 @@ MCC_AFFINITY = TableSpec(
             nullable=False, unit="days"),
         col("mcc1", "string", "Trigger merchant category code", nullable=False),
         col("mcc2", "string", "Follow-up merchant category code", nullable=False),
-        col("trigger_count", "long", "mcc1 payments (triggers) in the lookback", unit="payments"),
+        col("trigger_count", "long", "mcc1 payments (triggers) in the lookback whose whole W-day window "
+            "ends by the run date (later ones are censored)", unit="payments"),
         col("pair_count", "long", "mcc1 triggers followed by an mcc2 payment within W", unit="payments"),
         col("follow_any_count", "long", "mcc1 triggers followed by any payment within W", unit="payments"),
         col("p_mcc2_given_mcc1", "double", "pair_count / trigger_count", unit="probability"),
