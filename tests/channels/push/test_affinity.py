@@ -204,3 +204,9 @@ def test_evaluation_counts_planted_pairs_only_at_a_window_that_fits_them(spark):
     assert (w1.precision_at_k, w1.recall_at_k, w1.r_precision, w1.partial_at_k) == (0.5, 1.0, 0.0, 1)
     assert w1.bg_in_band == 0.5 and w1.bg_in_band_refined == 1.0
     assert (w3.relevant, w3.precision_at_k, w3.recall_at_k) == (2, 0.5, 0.5)  # A→B has no W=3 row
+
+
+def test_an_unconfigured_region_is_refused_by_name(lake_config, capsys):
+    code = main(["mcc-affinity", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
+    assert code == 2
+    assert "FAILED mcc-affinity: --region mars: not a region of the configured markets" in capsys.readouterr().err
