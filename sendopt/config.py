@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sendopt.channels.email.config import EmailConfig
 from sendopt.channels.push.affinity_config import AffinityConfig
+from sendopt.channels.push.config import PushConfig
 from sendopt.errors import ConfigError
 from sendopt.features.registry import FeaturesConfig
 from sendopt.lifecycle.config import LifecycleConfig
@@ -101,6 +102,7 @@ class SendoptConfig(_Strict):
     email: EmailConfig = EmailConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     affinity: AffinityConfig = AffinityConfig()
+    push: PushConfig = PushConfig()
 
     @property
     def config_hash(self) -> str:

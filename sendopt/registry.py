@@ -36,6 +36,11 @@ JOBS: dict[str, JobDef] = {
         JobDef("evaluate-email", "sendopt.evaluation.email_policy:run_evaluate_email",
                "true value of the published decisions vs baselines and the oracle (generated worlds)",
                per_market=True),
+        JobDef("decide-push", "sendopt.channels.push.jobs:run_decide_push",
+               "choose at most one push per user per period across strategies and publish it", per_market=True),
+        JobDef("evaluate-push", "sendopt.evaluation.push_policy:run_evaluate_push",
+               "true expected clicks of the published pushes vs random- and single-strategy baselines",
+               per_market=True),
         JobDef("monitor", "sendopt.lifecycle.monitor:run_monitor",
                "feature/score drift (PSI), matured-outcome AUC and calibration, bin outcomes; retrain trigger "
                "and HTML report", per_market=True),

@@ -108,8 +108,25 @@ class PushConfig(_Frozen):
     open_logit: float = -2.0
     hour_match_bonus: float = 0.8
     fatigue_per_push: float = 0.25
-    click_given_open: float = Field(0.3, ge=0, le=1)
+    click_given_open: float = Field(0.3, ge=0, le=1, description="P(click | open) of an irrelevant store at 0 km")
     strategies: tuple[str, ...] = ("mcc_affinity", "online_to_offline", "generic")
+    relevance_days: int = Field(3, ge=1, le=14, description="look-back of the interests that make a store relevant")
+    pair_click_bonus: float = Field(
+        1.2, description="click|open logit gain when the store's MCC is a planted follow-up of an MCC paid at in "
+        "the previous relevance_days days")
+    category_click_bonus: float = Field(
+        0.9, description="click|open logit gain when the store's category was browsed online in the previous "
+        "relevance_days days")
+    distance_click_per_10km: float = Field(0.3, ge=0, description="click|open logit loss per 10 km from home")
+    distance_cap_km: float = Field(40.0, gt=0, description="distance beyond which the loss stops growing")
+    mcc_categories: dict[str, str] = Field(
+        default_factory=lambda: {
+            "5691": "fashion", "5661": "fashion", "5311": "fashion", "5732": "electronics", "5200": "home",
+            "5251": "garden", "5977": "beauty", "7230": "beauty", "5945": "toys", "5411": "grocery",
+            "5499": "grocery", "5942": "books", "0742": "pets", "5995": "pets",
+        },
+        description="product category (world.categories) a store of the MCC sells; unlisted MCCs sell none",
+    )
 
 
 class PlantedPair(_Frozen):
@@ -241,4 +258,7 @@ class WorldConfig(_Frozen):
             raise ValueError("coupons.type_shares must sum to 1")
         if self.push.hours[0] > self.push.hours[1]:
             raise ValueError("push.hours must be (first, last)")
+        bad = {m: c for m, c in self.push.mcc_categories.items() if m not in known or c not in self.categories}
+        if bad:
+            raise ValueError(f"push.mcc_categories: unknown MCC or category in {bad}")
         return self

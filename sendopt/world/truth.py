@@ -20,12 +20,13 @@ from pyspark.sql import functions as F
 
 from sendopt.world.model import World
 
-NP = SimpleNamespace(exp=np.exp, log=np.log, where=np.where, maximum=np.maximum, abs=np.abs)
+NP = SimpleNamespace(exp=np.exp, log=np.log, where=np.where, maximum=np.maximum, minimum=np.minimum, abs=np.abs)
 SPARK = SimpleNamespace(
     exp=F.exp,
     log=F.log,
     where=lambda cond, a, b: F.when(cond, a).otherwise(b),
     maximum=F.greatest,
+    minimum=F.least,
     abs=F.abs,
 )
 
@@ -88,8 +89,25 @@ def push_open_probability(ops, world: World, tr, send_hour, recent_pushes, act):
     return _sigmoid(ops, tr["push_logit"] + match - p.fatigue_per_push * recent_pushes + ops.log(act))
 
 
-def push_click_probability(ops, world: World, tr, send_hour, recent_pushes, act):
-    return push_open_probability(ops, world, tr, send_hour, recent_pushes, act) * world.config.push.click_given_open
+def push_click_given_open(ops, world: World, pair_hit, category_hit, distance_km):
+    """P(click | open): base + relevance of the promoted store − distance from the user's home.
+
+    logit = logit(click_given_open) + pair_click_bonus·[store MCC follows an MCC paid at recently]
+            + category_click_bonus·[store category browsed recently] − distance_click_per_10km·min(km, cap)/10
+    """
+    p = world.config.push
+    base = float(np.log(p.click_given_open / (1.0 - p.click_given_open))) if 0 < p.click_given_open < 1 else (
+        30.0 if p.click_given_open >= 1 else -30.0)
+    near = ops.minimum(distance_km, distance_km * 0.0 + p.distance_cap_km)
+    return _sigmoid(ops, base + p.pair_click_bonus * pair_hit + p.category_click_bonus * category_hit
+                    - p.distance_click_per_10km * near / 10.0)
+
+
+def push_click_probability(ops, world: World, tr, send_hour, recent_pushes, act, pair_hit, category_hit,
+                           distance_km):
+    """P(click) = P(open) × P(click | open)."""
+    return push_open_probability(ops, world, tr, send_hour, recent_pushes, act) * push_click_given_open(
+        ops, world, pair_hit, category_hit, distance_km)
 
 
 # ---------------------------------------------------------------- promos
@@ -171,17 +189,22 @@ def with_expected_email_outcomes(
 
 
 def with_expected_push_outcomes(
-    df: DataFrame, world: World, hour_col: str, date_col: str, recent_col: str | None = None
+    df: DataFrame, world: World, hour_col: str, date_col: str, recent_col: str | None = None,
+    pair_col: str | None = None, category_col: str | None = None, distance_col: str | None = None,
 ) -> DataFrame:
-    """Add ``true_p_open`` and ``true_p_click`` for push rows joined with ``truth.user_traits``."""
+    """Add ``true_p_open``, ``true_p_click_given_open`` and ``true_p_click`` for push rows joined with
+    ``truth.user_traits``; the relevance columns (0/1 hits, km from home) default to irrelevant at 0 km."""
     tr = trait_columns(df)
     day = _day_column(world, date_col)
-    recent = F.col(recent_col).cast("double") if recent_col else F.lit(0.0)
+
+    def num(c):
+        return F.col(c).cast("double") if c else F.lit(0.0)
+
     act = activity(SPARK, world, F.col("decay_start"), day)
-    p_open = push_open_probability(SPARK, world, tr, F.col(hour_col).cast("double"), recent, act)
-    return df.withColumn("true_p_open", p_open).withColumn(
-        "true_p_click", F.col("true_p_open") * world.config.push.click_given_open
-    )
+    p_open = push_open_probability(SPARK, world, tr, F.col(hour_col).cast("double"), num(recent_col), act)
+    given = push_click_given_open(SPARK, world, num(pair_col), num(category_col), num(distance_col))
+    return (df.withColumn("true_p_open", p_open).withColumn("true_p_click_given_open", given)
+            .withColumn("true_p_click", F.col("true_p_open") * F.col("true_p_click_given_open")))
 
 
 def with_expected_promo_redemption(df: DataFrame, world: World, segment_col: str = "segment") -> DataFrame:

@@ -36,4 +36,68 @@ MCC_AFFINITY = TableSpec(
     partition_by=("run_date", "region"),
 )
 
-TABLES = [MCC_AFFINITY]
+PUSH_NOTIFICATIONS = TableSpec(
+    "decisions",
+    "push_notifications",
+    description="Push decisions: at most one notification per user and period, chosen across strategies "
+    "(Target → Audience → Filter → Score → Conciliation). One slice per decision_date, region and brand; "
+    "re-running a date replaces its slice. simulate-outcomes plays the slice of its date.",
+    columns=(
+        col("decision_date", "date", "Business date of the decision (partition)", nullable=False),
+        col("region", "string", "Market region (partition)", nullable=False),
+        col("brand", "string", "Brand (partition)", nullable=False),
+        col("user_id", "string", "Customer to notify", nullable=False),
+        col("send_date", "date", "Date to send (first day of the period)", nullable=False),
+        col("send_hour", "int", "Hour to send", nullable=False, unit="hour (0-23, UTC)"),
+        col("send_hour_source", "string", "history | fallback"),
+        col("strategy", "string", "Strategy that won the conciliation, e.g. mcc_affinity", nullable=False),
+        col("store_id", "long", "Promoted store", nullable=False),
+        col("merchant_id", "long", "Promoted merchant", nullable=False),
+        col("mcc", "string", "Merchant category of the store"),
+        col("distance_km", "double", "Store distance from the user's estimated location", unit="km"),
+        col("affinity", "double", "Strategy relevance signal in [0, 1]"),
+        col("discount_pct", "double", "Active promo discount at the merchant (0 if none)", unit="%"),
+        col("score", "double", "Heuristic score of the pair (weights per strategy)"),
+        col("calibrated_score", "double", "Score scaled to the strategy's observed click rate",
+            unit="probability"),
+        col("strategy_weight", "double", "The user's Thompson draw of the strategy's click rate (after floor)"),
+        col("strategies_available", "int", "Strategies that had a candidate for the user"),
+        col("reason", "string", "Why the store: trigger MCC → MCC, or browsed category"),
+        col("text", "string", "Message text rendered from the strategy's template", nullable=False),
+        col("is_exploration", "boolean", "Strategy drawn uniformly (exploration share)", nullable=False),
+        col("exploration_prob", "double", "Probability the logged strategy had under the policy",
+            unit="probability"),
+        col("model_versions", "string", "Scorer and inputs used, e.g. score=heuristic;affinity=2026-02-24/w3"),
+        col("run_id", "string", "Job run that wrote the row", nullable=False),
+        col("config_hash", "string", "Hash of the effective config", nullable=False),
+        col("decided_at", "timestamp", "When the decision was made (UTC)", nullable=False),
+    ),
+    keys=("decision_date", "region", "brand", "user_id"),
+    partition_by=("decision_date", "region", "brand"),
+)
+
+PUSH_POLICY_EVALUATION = TableSpec(
+    "analytics",
+    "push_policy_evaluation",
+    description="Expected push outcomes under the world's truth: the published (orchestrated) choice vs a "
+    "random-strategy and each single-strategy baseline over the same filtered audience (generated worlds).",
+    columns=(
+        col("decision_date", "date", "Decision date evaluated (partition)", nullable=False),
+        col("region", "string", "Market region", nullable=False),
+        col("brand", "string", "Brand", nullable=False),
+        col("policy", "string", "orchestrated | random_strategy | only_<strategy>", nullable=False),
+        col("eligible_users", "long", "Users with at least one candidate after the filters", unit="users"),
+        col("pushes", "long", "Users the policy notifies", unit="users"),
+        col("expected_opens", "double", "Sum of true P(open)", unit="opens"),
+        col("expected_clicks", "double", "Sum of true P(click)", unit="clicks"),
+        col("clicks_per_eligible_user", "double", "expected_clicks / eligible_users", unit="probability"),
+        col("click_rate_per_push", "double", "expected_clicks / pushes", unit="probability"),
+        col("lift_vs_random", "double", "clicks_per_eligible_user / that of random_strategy"),
+        col("run_id", "string", "Job run that wrote the row", nullable=False),
+        col("computed_at", "timestamp", "When it was computed (UTC)", nullable=False),
+    ),
+    keys=("decision_date", "region", "brand", "policy"),
+    partition_by=("decision_date", "region", "brand"),
+)
+
+TABLES = [MCC_AFFINITY, PUSH_NOTIFICATIONS, PUSH_POLICY_EVALUATION]

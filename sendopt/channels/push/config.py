@@ -1,0 +1,98 @@
+"""Typed ``push:`` config section: the orchestration's rules, strategies (plug-ins), scoring and conciliation.
+
+Not to be confused with ``world.push`` (the synthetic world's historical push policy and true response).
+A new strategy is one class (a :class:`sendopt.channels.push.strategies.base.PushStrategy` subclass) and one
+entry under ``push.strategies`` naming its class path.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScoreWeights(_Frozen):
+    """Weights of the heuristic score (each term lies in [0, 1])."""
+
+    affinity: float = Field(0.5, ge=0, description="strategy's relevance signal (lift / interest strength)")
+    distance: float = Field(0.3, ge=0, description="closeness: 1 − distance / radius")
+    discount: float = Field(0.2, ge=0, description="discount_pct / 100 of an active promo at the merchant")
+
+
+class StrategyEntry(_Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="strategy name written to the decisions")
+    class_path: str = Field(description="module:Class of a PushStrategy subclass")
+    enabled: bool = True
+    weights: ScoreWeights = ScoreWeights()
+    template: str = Field(description="message text; placeholders {store_name} {category} {discount} {link}")
+    params: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
+
+
+class ConciliationConfig(_Frozen):
+    """Thompson sampling over strategy click rates, with a floor."""
+
+    prior_clicks: float = Field(1.0, gt=0, description="Beta prior α (pseudo clicks)")
+    prior_misses: float = Field(30.0, gt=0, description="Beta prior β (pseudo pushes without click)")
+    history_days: int = Field(28, ge=1, description="pushes of this many days inform the posterior")
+    draws: int = Field(1024, ge=1, description="posterior draws; each user reads one (hash-assigned)")
+    floor: float = Field(0.5, ge=0, le=1, description="a strategy's draw is at least floor × the best draw")
+    seed: int = 20260101
+    salt: str = "push-conciliation-v1"
+
+
+class ExplorationConfig(_Frozen):
+    share: float = Field(0.05, ge=0, le=0.5, description="users who get a uniformly random available strategy")
+    salt: str = "push-exploration-v1"
+
+
+class SendTimeConfig(_Frozen):
+    history_days: int = Field(56, ge=1, description="push opens of this many days vote for the send hour")
+    min_opens: int = Field(2, ge=1, description="fewer opens → fallback hour")
+    fallback_hour: int = Field(18, ge=0, le=23, description="local hour when history is too thin")
+
+
+class PublishConfig(_Frozen):
+    enabled: bool = Field(True, description="kill switch: false publishes nothing")
+    max_share_change: float = Field(0.5, ge=0, le=1, description="max move of the pushed-user share vs the last run")
+
+
+class PushConfig(_Frozen):
+    period_days: int = Field(1, ge=1, description="at most one push per user per period")
+    cooldown_hours: int = Field(24, ge=0, description="no push after any contact this recent (any channel)")
+    cooldown_channels: tuple[str, ...] | None = Field(None, description="channels that count; null = all")
+    quiet_hours: tuple[int, int] = Field((21, 8), description="local [start, end) hours nothing is sent")
+    utc_offset_hours: dict[str, int] = Field(default_factory=dict, description="region → local − UTC hours")
+    fatigue_ignored: int = Field(5, ge=1, description="skip users whose last k pushes were all unopened")
+    fatigue_days: int = Field(14, ge=1, description="pushes of this many days count for fatigue")
+    radius_km: float = Field(10.0, gt=0, description="stores farther than this from the user are not promoted")
+    location_days: int = Field(56, ge=1, description="card payments of this many days locate the user")
+    link: str = Field("https://app.example.com/s/{store_id}", description="deep link; {store_id} {merchant_id}")
+    strategies: tuple[StrategyEntry, ...] = ()
+    conciliation: ConciliationConfig = ConciliationConfig()
+    exploration: ExplorationConfig = ExplorationConfig()
+    send_time: SendTimeConfig = SendTimeConfig()
+    publish: PublishConfig = PublishConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> PushConfig:
+        names = [s.name for s in self.strategies]
+        if len(set(names)) != len(names):
+            raise ValueError(f"push.strategies: duplicate names in {names}")
+        if not all(0 <= h <= 23 for h in self.quiet_hours):
+            raise ValueError("push.quiet_hours must be hours 0-23")
+        if is_quiet(self.send_time.fallback_hour, self.quiet_hours):
+            raise ValueError("push.send_time.fallback_hour lies in push.quiet_hours")
+        return self
+
+    @property
+    def enabled_strategies(self) -> tuple[StrategyEntry, ...]:
+        return tuple(s for s in self.strategies if s.enabled)
+
+
+def is_quiet(hour: int, quiet: tuple[int, int]) -> bool:
+    start, end = quiet
+    return (start <= hour < end) if start <= end else (hour >= start or hour < end)

@@ -1,0 +1,1 @@
+"""Push strategies: pluggable candidate generators (one class + one ``push.strategies`` entry each)."""

@@ -1,0 +1,124 @@
+"""True expected outcome of the published pushes vs baselines, from the world's truth (generated worlds only).
+
+For the decision date and market, the decision chain is re-run up to each user's best pair per strategy
+(the same audience and filters the published run saw). Every pair gets its true P(open) and P(click)
+(``truth.with_expected_push_outcomes``: send-hour match, fatigue, activity, and the store's relevance and
+distance from home). Policies compared on the same eligible users (≥ 1 candidate):
+
+* ``orchestrated``: the published pushes (decisions.push_notifications);
+* ``random_strategy``: a uniformly random available strategy's best pair (its exact expectation);
+* ``only_<s>``: strategy s's best pair; users without an s candidate get no push.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.push.jobs import best_pairs
+from sendopt.channels.push.send_time import send_hours
+from sendopt.errors import SendoptError
+from sendopt.geo import haversine_km
+from sendopt.lake.tables.push import PUSH_NOTIFICATIONS, PUSH_POLICY_EVALUATION
+from sendopt.observability import stage
+from sendopt.world.model import World, world_from
+from sendopt.world.push import FATIGUE_DAYS
+from sendopt.world.truth import with_expected_push_outcomes
+
+
+def relevance(lake, world: World, pairs: DataFrame, run_date: dt.date) -> DataFrame:
+    """Add pair_hit, category_hit (0/1) and home_km to (user_id, store_id, mcc) rows, as the truth defines them."""
+    spark = pairs.sparkSession
+    days = world.config.push.relevance_days
+    since, until = F.date_sub(F.lit(run_date), days), F.date_sub(F.lit(run_date), 1)
+    planted = spark.createDataFrame(
+        [(world.mccs[s], world.mccs[d]) for s, d in zip(world.pair_src, world.pair_dst, strict=False)],
+        "mcc1 string, mcc2 string")
+    follow = (lake.read("raw.card_transactions").where(F.col("event_date").between(since, until))
+              .select("user_id", F.col("mcc").alias("mcc1")).distinct()
+              .join(F.broadcast(planted), "mcc1").select("user_id", F.col("mcc2").alias("mcc"))
+              .distinct().withColumn("pair_hit", F.lit(1.0)))
+    cats = spark.createDataFrame(list(world.config.push.mcc_categories.items()), "mcc string, category string")
+    browsed = (lake.read("raw.web_events").where(F.col("event_date").between(since, until))
+               .select("user_id", "category").distinct()
+               .join(F.broadcast(cats), "category").select("user_id", "mcc").withColumn("category_hit", F.lit(1.0)))
+    stores = lake.read("raw.stores").select("store_id", F.col("lat").alias("_s_lat"), F.col("lon").alias("_s_lon"))
+    homes = lake.read("raw.customers").select("user_id", "home_lat", "home_lon")
+    return (pairs.join(follow, ["user_id", "mcc"], "left").join(browsed, ["user_id", "mcc"], "left")
+            .join(F.broadcast(stores), "store_id", "left").join(homes, "user_id", "left")
+            .withColumn("home_km", haversine_km(F.col("home_lat"), F.col("home_lon"), F.col("_s_lat"), F.col("_s_lon")))
+            .fillna({"pair_hit": 0.0, "category_hit": 0.0})
+            .drop("_s_lat", "_s_lon", "home_lat", "home_lon"))
+
+
+def with_truth(lake, world: World, rows: DataFrame, run_date: dt.date) -> DataFrame:
+    """Add true_p_open / true_p_click to (user_id, store_id, mcc, send_hour) rows for pushes on run_date."""
+    recent = (lake.read("raw.push_notifications")
+              .where(F.col("event_date").between(F.date_sub(F.lit(run_date), FATIGUE_DAYS),
+                                                 F.date_sub(F.lit(run_date), 1)))
+              .groupBy("user_id").agg(F.count(F.lit(1)).cast("double").alias("recent_pushes")))
+    traits = lake.read("truth.user_traits").select("user_id", "push_logit", "preferred_hour", "decay_start")
+    df = (relevance(lake, world, rows, run_date).join(recent, "user_id", "left").fillna({"recent_pushes": 0.0})
+          .join(traits, "user_id").withColumn("send_date", F.lit(run_date).cast("date")))
+    return with_expected_push_outcomes(df, world, "send_hour", "send_date", "recent_pushes", "pair_hit",
+                                       "category_hit", "home_km")
+
+
+def policy_table(evaluated: DataFrame, strategies: list[str]) -> list[dict]:
+    """Aggregate per policy (a few rows reach the driver). ``evaluated`` has a ``policy_key`` column:
+    the strategy name for best pairs, ``orchestrated`` for the published rows."""
+    best = evaluated.where(F.col("policy_key") != "orchestrated")
+    eligible = best.select("user_id").distinct().count()
+    random = best.groupBy("user_id").agg(F.avg("true_p_open").alias("o"), F.avg("true_p_click").alias("c")) \
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("o").alias("o"), F.sum("c").alias("c")).first()
+    by_key = {r["policy_key"]: r for r in evaluated.groupBy("policy_key").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("true_p_open").alias("o"), F.sum("true_p_click").alias("c")).collect()}
+    rows = []
+    for policy, r in [("orchestrated", by_key.get("orchestrated")), ("random_strategy", random),
+                      *[(f"only_{s}", by_key.get(s)) for s in strategies]]:
+        n, o, c = (int(r["n"]), float(r["o"] or 0), float(r["c"] or 0)) if r is not None else (0, 0.0, 0.0)
+        rows.append({"policy": policy, "eligible_users": eligible, "pushes": n, "expected_opens": o,
+                     "expected_clicks": c, "clicks_per_eligible_user": c / eligible if eligible else None,
+                     "click_rate_per_push": c / n if n else None})
+    ref = rows[1]["clicks_per_eligible_user"]
+    for r in rows:
+        r["lift_vs_random"] = r["clicks_per_eligible_user"] / ref if ref and r["clicks_per_eligible_user"] else None
+    return rows
+
+
+def run_evaluate_push(ctx) -> None:
+    cfg, world, d = ctx.config.push, world_from(ctx.config), ctx.run_date
+    if not ctx.lake.exists(PUSH_NOTIFICATIONS):
+        raise SendoptError(f"evaluate-push: {PUSH_NOTIFICATIONS.full_name} does not exist; run decide-push first")
+    published = ctx.lake.read(PUSH_NOTIFICATIONS).where(
+        (F.col("decision_date") == F.lit(d)) & (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand))
+    pairs = best_pairs(ctx.spark, ctx.lake, d, ctx.region, ctx.brand, cfg, ctx.log)
+    with stage(ctx.spark, ctx.log, "evaluate-push: true outcomes", region=ctx.region, brand=ctx.brand):
+        hours = send_hours(pairs.pushes, pairs.best.select("user_id").distinct(), d, cfg, ctx.region)
+        cols = ["user_id", "store_id", "mcc", "send_hour"]
+        rows = (pairs.best.join(hours, "user_id").select(*cols, F.col("strategy").alias("policy_key"))
+                .unionByName(published.select(*cols, F.lit("orchestrated").alias("policy_key"))))
+        table = policy_table(with_truth(ctx.lake, world, rows, d), [s.name for s in cfg.enabled_strategies])
+    out = ctx.spark.createDataFrame(
+        [(d, ctx.region, ctx.brand, r["policy"], r["eligible_users"], r["pushes"], r["expected_opens"],
+          r["expected_clicks"], r["clicks_per_eligible_user"], r["click_rate_per_push"], r["lift_vs_random"],
+          ctx.run_id) for r in table],
+        "decision_date date, region string, brand string, policy string, eligible_users long, pushes long, "
+        "expected_opens double, expected_clicks double, clicks_per_eligible_user double, "
+        "click_rate_per_push double, lift_vs_random double, run_id string",
+    ).withColumn("computed_at", F.current_timestamp())
+    ctx.lake.write(out.select(*PUSH_POLICY_EVALUATION.column_names), PUSH_POLICY_EVALUATION, mode="replace",
+                   where={"decision_date": d, "region": ctx.region, "brand": ctx.brand})
+    lines = [f"{'policy':<26}{'pushes':>8}{'E[opens]':>10}{'E[clicks]':>11}{'clicks/user':>13}{'click/push':>12}"
+             f"{'vs random':>11}"]
+    for r in table:
+        lines.append(f"{r['policy']:<26}{r['pushes']:>8}{r['expected_opens']:>10.1f}{r['expected_clicks']:>11.2f}"
+                     f"{(r['clicks_per_eligible_user'] or 0):>13.4f}{(r['click_rate_per_push'] or 0):>12.4f}"
+                     f"{(r['lift_vs_random'] or 0):>11.3f}")
+    text = "\n".join(lines)
+    print(f"push policy evaluation {ctx.region}/{ctx.brand} {d} (eligible users {table[0]['eligible_users']}):\n"
+          + text)
+    ctx.log.info("stage=evaluate-push region=%s brand=%s\n%s", ctx.region, ctx.brand, text)
+    orch, rnd = table[0]["clicks_per_eligible_user"] or 0, table[1]["clicks_per_eligible_user"] or 0
+    ctx.summary["message"] = f"orchestrated {orch:.4f} clicks/eligible user vs random {rnd:.4f}"
