@@ -100,6 +100,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--salt", default="ab-world-v1")
     p.add_argument("--swap", action="store_true", help="control = send-daily, treatment = the model's tiers")
     p.add_argument("--root", help="lake root (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true", help="keep the world already generated under --root")
     p.add_argument("--set", action="append", default=[], help="extra config overrides key=value")
     args = p.parse_args(argv)
 
@@ -112,7 +113,8 @@ def main(argv: list[str]) -> int:
     print(f"A/B on the world: {args.users} users, history {args.history_days} days, experiment from {start} for "
           f"{args.weeks} weeks; control={config.lifecycle.experiments.control.policy}, "
           f"treatment={config.lifecycle.experiments.treatment}; lake {root}", flush=True)
-    job("generate-world", base, spark, market=False)
+    if not (args.reuse and Lake(spark, config).exists("raw.customers")):
+        job("generate-world", base, spark, market=False)
     job("build-features", base, spark, start, market=False)
     job("ensure-models", base, spark, start)
     for week in range(args.weeks):

@@ -121,13 +121,13 @@ def replay(ctx, registered=None) -> Replay:
         raise SendoptError(f"backtest {ctx.region}/{ctx.brand}: raw.email_assignments has no matured exploration "
                            f"week before {ctx.run_date} — nothing to replay")
     logged = logged_weeks(ctx, weeks).cache()
-    parts, maps = [], {"tiers": {}, "model_tiers": {}}
+    parts, cached, maps = [], [], {"tiers": {}, "model_tiers": {}}
     for week in weeks:
         users = logged.where(F.col("week_start") == F.lit(week))
         decided = per_user(score_candidates(users, model, registered, email), email.reference_frequency)
         decided = decided.cache()
+        cached.append(decided)
         if decided.limit(1).count() == 0:
-            decided.unpersist()
             continue
         # Edges from the holdout: a uniform random sample of the market, so its quantiles estimate the
         # population's that decide-email cuts (and scoring 5 % of users instead of all is what keeps this cheap).
@@ -150,7 +150,8 @@ def replay(ctx, registered=None) -> Replay:
         rows = rows.unionByName(part, allowMissingColumns=True)
     rows = rows.cache()
     n = rows.count()
-    logged.unpersist()
+    for df in [logged, *cached]:
+        df.unpersist()
     if n < cfg.min_rows:
         raise SendoptError(f"backtest {ctx.region}/{ctx.brand}: {n} exploration user-weeks in {weeks}, fewer than "
                            f"lifecycle.backtest.min_rows={cfg.min_rows}")
