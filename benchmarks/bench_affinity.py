@@ -45,7 +45,8 @@ baseline (the share among triggers with any follow-up); and it mines every frequ
 def payments(spark, config, lake_root: str | None, out: str) -> None:
     """Write (user_id, region, txn_ts, mcc) Parquet from ``lake_root`` or a freshly generated world."""
     if lake_root:
-        lake = Lake(spark, config.model_copy(update={"lake": config.lake.model_copy(update={"root": lake_root})}))
+        other = config.lake.model_copy(update={"root": lake_root})
+        lake = Lake(spark, config.model_copy(update={"lake": other}))
         tx, customers = lake.read("raw.card_transactions"), lake.read("raw.customers")
     else:
         frames = world_tables(spark, world_from(config), ["raw.card_transactions", "raw.customers"])
@@ -63,7 +64,8 @@ def ours(tx, windows, end, min_support, top_k, planted):
 
 def fpgrowth(tx, w, min_count, top_k, planted):
     day = F.floor(F.unix_seconds("txn_ts") / 86_400)
-    baskets = tx.groupBy("user_id", (day / w).cast("long").alias("bucket")).agg(F.collect_set("mcc").alias("items"))
+    bucket = (day / w).cast("long").alias("bucket")
+    baskets = tx.groupBy("user_id", bucket).agg(F.collect_set("mcc").alias("items"))
     baskets = baskets.cache()
     n = baskets.count()
     model = FPGrowth(itemsCol="items", minSupport=min_count / n, minConfidence=0.0).fit(baskets)
@@ -111,7 +113,8 @@ def main(argv: list[str]) -> int:
     end = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time())
     planted = config.world.cards.planted_pairs
     print(f"payments {n_tx:,} of {args.users:,} users x {args.days} days (written in {m['seconds']:.0f} s); "
-          f"Spark slots {spark.sparkContext.defaultParallelism}, load avg {os.getloadavg()[0]:.1f}", flush=True)
+          f"Spark slots {spark.sparkContext.defaultParallelism}, load avg {os.getloadavg()[0]:.1f}",
+          flush=True)
 
     print(f"\n{'method':<22} {'W':>2} {'seconds':>8} {'baskets':>10} {'itemsets':>8} {'rows':>6} "
           f"{f'planted@{args.top_k}':>10} {'py_rss':>7} {'jvm_heap':>8}")
@@ -125,8 +128,8 @@ def main(argv: list[str]) -> int:
               f"{m['py_rss_mb']:>7.0f} {m['jvm_heap_mb']:>8.0f}", flush=True)
         with measured(spark) as m:
             n, itemsets, rules, fp_hits = fpgrowth(tx, w, args.min_support, args.top_k, planted)
-        print(f"{'FPGrowth':<22} {w:>2} {m['seconds']:>8.1f} {n:>10,} {itemsets:>8,} {rules:>6} {fp_hits:>10} "
-              f"{m['py_rss_mb']:>7.0f} {m['jvm_heap_mb']:>8.0f}", flush=True)
+        print(f"{'FPGrowth':<22} {w:>2} {m['seconds']:>8.1f} {n:>10,} {itemsets:>8,} {rules:>6} "
+              f"{fp_hits:>10} {m['py_rss_mb']:>7.0f} {m['jvm_heap_mb']:>8.0f}", flush=True)
         ratios.append((w, t_ours / m["seconds"]))
     with measured(spark) as m:  # after the warm-up of the rounds above
         _, hits = ours(tx, args.all_windows, end, args.min_support, args.top_k, planted)

@@ -1,4 +1,4 @@
-"""``evaluate-affinity``: do the planted MCC pairs top ``analytics.mcc_affinity``, and do the others stay near 1?
+"""``evaluate-affinity``: do planted MCC pairs top ``analytics.mcc_affinity``, do the others stay near 1?
 
 Reads the world's truth (``truth.mcc_pairs``; this package is one of the two allowed to). Per
 region and window W, the *relevant* pairs are the planted ones whose window_days ≤ W (their whole
@@ -45,13 +45,15 @@ def evaluate(affinity: DataFrame, planted: DataFrame, k: int, band: tuple[float,
     stats = rows.join(relevant, ["region", "window_days"]).groupBy("region", "window_days", "relevant").agg(
         F.sum((hit & (F.col("rank") <= k)).cast("int")).alias("hits_at_k"),
         F.sum((hit & (F.col("rank") <= F.col("relevant"))).cast("int")).alias("hits_at_r"),
-        F.sum((F.col("kind") == "partial").cast("int") * (F.col("rank") <= k).cast("int")).alias("partial_at_k"),
+        F.sum(((F.col("kind") == "partial") & (F.col("rank") <= k)).cast("int")).alias("partial_at_k"),
         F.count(F.lit(1)).alias("supported"),
         F.sum(background.cast("int")).alias("background"),
         F.percentile_approx(F.when(background, F.col("lift_naive")), 0.5, 10_000).alias("bg_median_lift"),
-        F.percentile_approx(F.when(background, F.col("lift_refined")), 0.5, 10_000).alias("bg_median_refined"),
+        F.percentile_approx(F.when(background, F.col("lift_refined")), 0.5, 10_000)
+        .alias("bg_median_refined"),
         F.avg(F.when(background, F.col("lift_naive").between(lo, hi).cast("double"))).alias("bg_in_band"),
-        F.avg(F.when(background, F.col("lift_refined").between(lo, hi).cast("double"))).alias("bg_in_band_refined"),
+        F.avg(F.when(background, F.col("lift_refined").between(lo, hi).cast("double")))
+        .alias("bg_in_band_refined"),
         F.max(F.when(background, F.col("lift_low"))).alias("bg_max_lift_low"),
     )
     kk = F.least(F.lit(k), F.col("supported"))
@@ -70,8 +72,8 @@ def planted_ranks(affinity: DataFrame, planted: DataFrame) -> DataFrame:
     rows = labelled(affinity, planted).where("kind = 'relevant'")
     first = Window.partitionBy("region", "mcc1", "mcc2").orderBy("window_days")
     return (rows.withColumn("_n", F.row_number().over(first)).where("_n = 1")
-            .select("region", "mcc1", "mcc2", "planted_window", "strength", "window_days", "rank", "pair_count",
-                    "lift_naive", "lift_refined", "lift_low")
+            .select("region", "mcc1", "mcc2", "planted_window", "strength", "window_days", "rank",
+                    "pair_count", "lift_naive", "lift_refined", "lift_low")
             .orderBy("region", "rank"))
 
 
@@ -90,8 +92,8 @@ def format_tables(summary: list, ranks: list, k: int, band: tuple[float, float],
                f"{'lift':>6} {'refined':>7} {'lift_low':>8}")
     for r in ranks:
         out.append(f"  {r.region:8} {r.mcc1 + '->' + r.mcc2:>11} {r.planted_window:>4} {r.strength:>8.2f} "
-                   f"{r.window_days:>2} {r.rank:>4} {r.pair_count:>6} {r.lift_naive:>6.2f} {r.lift_refined:>7.2f} "
-                   f"{r.lift_low:>8.2f}")
+                   f"{r.window_days:>2} {r.rank:>4} {r.pair_count:>6} {r.lift_naive:>6.2f} "
+                   f"{r.lift_refined:>7.2f} {r.lift_low:>8.2f}")
     return "\n".join(out)
 
 

@@ -113,7 +113,8 @@ def statistics(tallies: DataFrame, z: float, min_support: int, include_same_mcc:
     Sums over window partitions rather than joins, so the (expensive) input plan is consumed once.
     """
     def total(item: str, *keys: str) -> Column:
-        return F.sum(F.when(F.col("item") == item, F.col("count")).otherwise(0)).over(Window.partitionBy(*keys))
+        counted = F.when(F.col("item") == item, F.col("count")).otherwise(0)
+        return F.sum(counted).over(Window.partitionBy(*keys))
 
     df = tallies.select(
         "region", "window_days", "mcc1", "item", "count",
@@ -129,7 +130,8 @@ def statistics(tallies: DataFrame, z: float, min_support: int, include_same_mcc:
     low, high = wilson(F.col("count").cast("double"), F.col("trigger_count").cast("double"), z)
     out = df.select(
         "region", "window_days", "mcc1", "mcc2", F.col("trigger_count").cast("long").alias("trigger_count"),
-        F.col("count").cast("long").alias("pair_count"), F.col("follow_any_count").cast("long").alias("follow_any_count"),
+        F.col("count").cast("long").alias("pair_count"),
+        F.col("follow_any_count").cast("long").alias("follow_any_count"),
         p.alias("p_mcc2_given_mcc1"), naive.alias("p_mcc2_naive"), refined.alias("p_mcc2_refined"),
         (p / naive).alias("lift_naive"),
         ((F.col("count") / F.col("follow_any_count")) / refined).alias("lift_refined"),

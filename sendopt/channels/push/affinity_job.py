@@ -38,7 +38,8 @@ def lookback_transactions(lake, run_date: dt.date, lookback_days: int, regions: 
     start = run_date - dt.timedelta(days=lookback_days - 1)
     tx = read_clean(lake, TRANSACTIONS, run_date).where(F.col("event_date").between(start, run_date))
     customers = read_clean(lake, CUSTOMERS, run_date).where(F.col("region").isin(regions))
-    return tx.join(customers.select("user_id", "region"), "user_id").select("user_id", "region", "txn_ts", "mcc")
+    regions_of = customers.select("user_id", "region")
+    return tx.join(regions_of, "user_id").select("user_id", "region", "txn_ts", "mcc")
 
 
 def run_mcc_affinity(ctx) -> None:
@@ -55,19 +56,22 @@ def run_mcc_affinity(ctx) -> None:
     ).select(*[F.col(c.name).cast(c.type) for c in MCC_AFFINITY.columns])
     with stage(ctx.spark, ctx.log, "mcc-affinity", regions=",".join(regions), windows=list(cfg.windows_days),
                lookback_days=cfg.lookback_days) as info:
-        result = lake.write(out, MCC_AFFINITY, mode="replace", where={"run_date": run_date, "region": regions})
+        where = {"run_date": run_date, "region": regions}
+        result = lake.write(out, MCC_AFFINITY, mode="replace", where=where)
         info.update(rows=result.rows)
     top = top_pairs(lake, run_date, regions, cfg.top_k)
     for line in top:
         ctx.log.info("%s", line)
-    ctx.summary["message"] = f"{result.rows} pairs for {len(regions)} region(s) × windows {list(cfg.windows_days)}"
+    ctx.summary["message"] = (f"{result.rows} pairs for {len(regions)} region(s) × windows "
+                              f"{list(cfg.windows_days)}")
 
 
 def top_pairs(lake, run_date: dt.date, regions: list[str], k: int) -> list[str]:
     """The k supported pairs with the highest lift_low per region and window, as log lines."""
-    table = lake.read(MCC_AFFINITY).where((F.col("run_date") == F.lit(run_date)) & F.col("region").isin(regions))
+    table = lake.read(MCC_AFFINITY).where(
+        (F.col("run_date") == F.lit(run_date)) & F.col("region").isin(regions) & F.col("is_supported"))
     by_lift = Window.partitionBy("region", "window_days").orderBy(F.desc("lift_low"), "mcc1", "mcc2")
-    ranked = table.where("is_supported").withColumn("rank", F.row_number().over(by_lift)).where(F.col("rank") <= k)
+    ranked = table.withColumn("rank", F.row_number().over(by_lift)).where(F.col("rank") <= k)
     rows = ranked.orderBy("region", "window_days", "rank").collect()  # ≤ regions × windows × k rows
     return [f"top {r.region} W={r.window_days}d #{r.rank}: {r.mcc1}->{r.mcc2} lift_low={r.lift_low:.2f} "
             f"lift={r.lift_naive:.2f} refined={r.lift_refined:.2f} pairs={r.pair_count}" for r in rows]

@@ -1,4 +1,4 @@
-"""MCC affinity: exact counts and lifts on hand-built payments, window edges, and the job's idempotent slices."""
+"""MCC affinity: exact counts and lifts on hand-built payments, window edges, the job's idempotent slices."""
 from __future__ import annotations
 
 import datetime as dt
@@ -72,7 +72,8 @@ def test_exact_counts_per_window_and_region(spark):
     ]
     got = {(r.region, r.window_days, r.mcc1, r.mcc2): r
            for r in affinities(frame(spark, rows), [1, 3], FAR, min_support=1).collect()}
-    north = {k[1:]: (v.trigger_count, v.pair_count, v.follow_any_count) for k, v in got.items() if k[0] == "north"}
+    north = {k[1:]: (v.trigger_count, v.pair_count, v.follow_any_count)
+             for k, v in got.items() if k[0] == "north"}
     assert north == {
         (1, "7832", "5813"): (2, 1, 1),  # of 2 cinema triggers, 1 followed by a bar within 1 day
         (3, "7832", "5813"): (2, 1, 2),
@@ -189,8 +190,8 @@ def test_table_columns_keep_the_contract_names():
 def test_evaluation_counts_planted_pairs_only_at_a_window_that_fits_them(spark):
     from sendopt.evaluation.mcc_affinity import evaluate
 
-    cols = "region string, window_days int, mcc1 string, mcc2 string, lift_naive double, lift_refined double, " \
-           "lift_low double, is_supported boolean"
+    cols = ("region string, window_days int, mcc1 string, mcc2 string, lift_naive double, "
+            "lift_refined double, lift_low double, is_supported boolean")
     rows = [("north", 1, "C", "D", 6.0, 6.0, 5.0, True),  # planted with a 3-day window: partial at W=1
             ("north", 1, "A", "B", 5.0, 5.0, 4.0, True),  # planted, 1 day: relevant
             ("north", 1, "X", "Y", 20.0, 20.0, 9.0, False),  # unsupported: never ranked
@@ -198,7 +199,8 @@ def test_evaluation_counts_planted_pairs_only_at_a_window_that_fits_them(spark):
             ("north", 3, "C", "D", 6.0, 6.0, 5.0, True), ("north", 3, "E", "F", 1.0, 1.0, 0.9, True)]
     planted = spark.createDataFrame([("A", "B", 1, 0.5), ("C", "D", 3, 0.3)],
                                     "mcc1 string, mcc2 string, window_days int, strength double")
-    got = {r.window_days: r for r in evaluate(spark.createDataFrame(rows, cols), planted, 2, (0.8, 1.25)).collect()}
+    result = evaluate(spark.createDataFrame(rows, cols), planted, 2, (0.8, 1.25))
+    got = {r.window_days: r for r in result.collect()}
     w1, w3 = got[1], got[3]
     assert (w1.relevant, w1.supported, w1.background) == (1, 4, 2)
     assert (w1.precision_at_k, w1.recall_at_k, w1.r_precision, w1.partial_at_k) == (0.5, 1.0, 0.0, 1)
@@ -209,4 +211,5 @@ def test_evaluation_counts_planted_pairs_only_at_a_window_that_fits_them(spark):
 def test_an_unconfigured_region_is_refused_by_name(lake_config, capsys):
     code = main(["mcc-affinity", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
     assert code == 2
-    assert "FAILED mcc-affinity: --region mars: not a region of the configured markets" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "FAILED mcc-affinity: --region mars: not a region of the configured markets" in err
