@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sendopt.config import SendoptConfig
 from sendopt.models import tracking
@@ -39,6 +40,7 @@ class FitReport:
     dropped: dict[str, str] = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # extra model-version tags (e.g. a dose-response head)
 
 
 class ResponseModel(ABC):
@@ -94,9 +96,22 @@ class ResponseModel(ABC):
                  evaluation.macro_auc, evaluation.log_loss)
         return result, evaluation
 
-    def score(self, df: DataFrame, model_text: str, features: Sequence[str] | None = None) -> DataFrame:
-        """Add ``p_<outcome>`` columns, scored in Spark with the booster broadcast once per partition."""
-        return score(df, model_text, list(features) if features else None, out_cols=self.prob_cols)
+    def score(self, df: DataFrame, model: str | tracking.RegisteredModel,
+              features: Sequence[str] | None = None) -> DataFrame:
+        """Add ``p_<outcome>`` columns, scored in Spark with the booster broadcast once per partition.
+
+        ``model`` is a model text or a :class:`~sendopt.models.tracking.RegisteredModel`.
+        """
+        text = model.model_text if isinstance(model, tracking.RegisteredModel) else model
+        return score(df, text, list(features) if features else None, out_cols=self.prob_cols)
+
+    def score_treatments(self, df: DataFrame, model: str | tracking.RegisteredModel,
+                         levels: Sequence[float]) -> DataFrame:
+        """One row per (row of ``df``, treatment level) with the probabilities at that level."""
+        if not self.treatment:
+            raise TypeError(f"{type(self).__name__} has no treatment to vary")
+        levels_df = df.sparkSession.createDataFrame([(float(v),) for v in levels], f"{self.treatment} double")
+        return self.score(df.crossJoin(F.broadcast(levels_df)), model)
 
     def evaluate(self, scored: DataFrame) -> Evaluation:
         weight = self.weight_col if self.weight_col in scored.columns else None
@@ -134,7 +149,7 @@ class ResponseModel(ABC):
                     "reference_stats.json": report.reference,
                     "reliability.json": report.valid.reliability.to_dict(orient="records"),
                 },
-                tags={**tags, "mlflow_run_id": run.info.run_id},
+                tags={**tags, **report.tags, "mlflow_run_id": run.info.run_id},
             )
         promoted = tracking.promote_if_first(self.name, version)
         log.info("stage=register model=%s version=%s champion=%s", self.name, version, promoted)

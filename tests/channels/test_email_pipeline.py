@@ -79,16 +79,30 @@ def test_exploration_holdout_is_stable_random_and_recorded(daily):
     assert df.where("is_exploration").select("emails_per_week").distinct().count() >= 5
 
 
-def test_each_bin_maps_to_one_configured_tier(daily):
+def test_each_bin_maps_to_one_tier_frequency_shared_by_its_tier(daily):
     _, config, lake = daily
+    email = config.email
     pairs = decisions(lake).select("region", "brand", "bin", "tier_frequency").distinct().collect()
-    allowed = {t.emails_per_week for t in config.email.tiers}
+    allowed = (set(email.candidate_frequencies) if email.tier_source == "model"
+               else {t.emails_per_week for t in email.tiers})
     assert {r.tier_frequency for r in pairs} <= allowed
-    per_bin = {}
+    per_tier = {}
     for r in pairs:
-        per_bin.setdefault((r.region, r.brand, r.bin), set()).add(r.tier_frequency)
-    assert all(len(v) == 1 for v in per_bin.values())
-    assert {b for _, _, b in per_bin} <= set(range(1, config.email.bins + 1))
+        tier = next(i for i, t in enumerate(email.tiers) if r.bin <= t.max_bin)
+        per_tier.setdefault((r.region, r.brand, tier), set()).add(r.tier_frequency)
+    assert all(len(v) == 1 for v in per_tier.values())  # bins of one tier send alike
+    assert {r.bin for r in pairs} <= set(range(1, email.bins + 1))
+
+
+def test_the_k_curve_is_a_registered_dose_response_head_with_no_unsubscribe_at_zero(daily):
+    _, config, lake = daily
+    tracking.configure(config)
+    model = EmailResponseModel(config, "north", "alpha")
+    head = model.head_for(tracking.load_model(model.name))
+    assert head is not None and head.rows > 0 and head.anchor in head.levels
+    zero = decisions(lake).where(F.col("emails_per_week") == 0)
+    assert zero.count() > 0
+    assert zero.where(F.col("p_unsubscribe") != 0).count() == 0
 
 
 def test_config_tier_map_follows_thresholds(tiny_world):

@@ -23,6 +23,13 @@ class TrainingConfig(_Frozen):
         "feature_fraction": 0.8, "lambda_l2": 1.0,
     })
     class_weighting: Literal["none", "balanced"] = "none"
+    k_effect: Literal["pooled", "trees"] = Field(
+        "pooled", description="pooled: a dose-response head fitted on the randomized weeks (see model.py); "
+        "trees: the booster's own splits on k")
+    k_effect_max_rows: int = Field(500_000, ge=1000, description="randomized rows sampled for the head's fit")
+    k_effect_ridge: float = Field(1.0, ge=0, description="L2 penalty of the head's logit shifts (in rows)")
+    k_effect_smoothness: float = Field(300.0, ge=0, description="penalty on second differences of the head's "
+                                       "curve over k (in rows); large = straight lines")
     select_features: bool = True
     seed: int = 42
 
@@ -72,9 +79,10 @@ class EmailConfig(_Frozen):
         Tier(max_bin=8, emails_per_week=1), Tier(max_bin=10, emails_per_week=0),
     )
     tier_source: Literal["config", "model"] = Field(
-        "config",
-        description="config: bins map to tiers by max_bin; model: each bin gets the tier frequency with the "
-        "highest mean predicted net value among its users (a model-calibrated mapping, logged per run)",
+        "model",
+        description="config: each tier sends its configured emails_per_week; model: each tier (bins grouped by "
+        "max_bin) sends the candidate frequency with the highest mean predicted net value among its users "
+        "(logged per run)",
     )
     training: TrainingConfig = TrainingConfig()
     value: ValueConfig = ValueConfig()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.config import EmailConfig
@@ -34,9 +34,7 @@ def net_value(p_purchase: Column, p_unsubscribe: Column, revenue: Column, unsubs
 def score_candidates(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel,
                      email: EmailConfig) -> DataFrame:
     """One row per (user, candidate k) with the three probabilities and the net value."""
-    spark: SparkSession = features.sparkSession
-    ks = spark.createDataFrame([(float(k),) for k in email.candidate_frequencies], "k double")
-    scored = model.score(features.crossJoin(F.broadcast(ks)), registered.model_text)
+    scored = model.score_treatments(features, registered, email.candidate_frequencies)
     return scored.withColumn(
         "net_value", net_value(F.col("p_purchase"), F.col("p_unsubscribe"), F.col("revenue"),
                                email.value.unsubscribe_cost)
@@ -73,27 +71,28 @@ def config_tier_map(email: EmailConfig) -> dict[int, int]:
 
 
 def model_tier_map(decided: DataFrame, email: EmailConfig) -> dict[int, int]:
-    """Bin → the tier frequency with the highest mean predicted net value among the bin's users.
+    """Bin → frequency, one per configured tier: the candidate k with the highest mean predicted net value
+    among the tier's users (the tiers' bin thresholds stay the governed config; the model picks their k).
 
-    One aggregate of (bin, k) means reaches the driver — bins × candidates rows.
+    One aggregate of (tier, k) means reaches the driver — tiers × candidates rows.
     """
-    allowed = {t.emails_per_week for t in email.tiers}
+    tier_index = {b: next(i for i, t in enumerate(email.tiers) if b <= t.max_bin) for b in range(1, email.bins + 1)}
     means = (
-        decided.select("bin", F.explode("by_k").alias("c"))
-        .groupBy("bin", F.col("c.k").alias("k"))
+        decided.select(tier_of(F.col("bin"), tier_index).alias("tier"), F.explode("by_k").alias("c"))
+        .groupBy("tier", F.col("c.k").alias("k"))
         .agg(F.avg("c.net_value").alias("mean_net_value"))
         .collect()
     )
     best: dict[int, tuple[float, int]] = {}
     for row in means:
-        k = int(row.k)
-        if k in allowed and (row.bin not in best or row.mean_net_value > best[row.bin][0]):
-            best[row.bin] = (row.mean_net_value, k)
+        if row.tier not in best or row.mean_net_value > best[row.tier][0]:
+            best[row.tier] = (row.mean_net_value, int(row.k))
     fallback = config_tier_map(email)
-    return {b: best[b][1] if b in best else fallback[b] for b in range(1, email.bins + 1)}
+    return {b: best[tier_index[b]][1] if tier_index[b] in best else fallback[b] for b in range(1, email.bins + 1)}
 
 
 def tier_of(bin_col: Column, tier_map: dict[int, int]) -> Column:
+    """The value ``tier_map`` gives the bin (0 for an unknown bin)."""
     expr = None
     for b, k in sorted(tier_map.items()):
         expr = F.when(bin_col == b, k) if expr is None else expr.when(bin_col == b, k)

@@ -4,24 +4,52 @@ One multiclass LightGBM (softmax), so the three probabilities sum to 1 by
 construction — no renormalisation of three separate binaries, whose sum drifts
 from 1 and whose errors compound in the net value. The weekly frequency ``k`` is a
 model input, so the decision can score every candidate frequency.
+
+How ``k`` moves the outcome (``email.training.k_effect``):
+
+* ``pooled`` (default): a dose-response head (:mod:`sendopt.models.dose_response`) —
+  the booster at the best-supported frequency plus one logit shift per (k, outcome),
+  fitted on the randomized exploration weeks only. No email means no unsubscribe
+  (a structural zero at k = 0).
+* ``trees``: the booster's own splits on ``k`` (flat and noisy where few rows vary k).
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sendopt.features.labels import OUTCOMES
 from sendopt.features.registry import feature_list
+from sendopt.models import dose_response
+from sendopt.models.dose_response import DoseResponse, compose, fit_dose_response
 from sendopt.models.response import ResponseModel
-from sendopt.models.spec import TrainSpec
+from sendopt.models.scoring import score as score_booster
+from sendopt.models.spec import TrainResult, TrainSpec
+from sendopt.models.tracking import RegisteredModel
 
 #: Features that describe consent, not behaviour: hard rules use them, the model must not.
 NOT_MODEL_INPUTS = ("email_consent", "push_consent")
+#: The policy value of randomized weeks in the training frame (``raw.email_assignments.policy``).
+RANDOMIZED = "exploration"
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 class EmailResponseModel(ResponseModel):
     channel = "email"
     outcomes = OUTCOMES
     treatment = "k"
+    #: no email, no email unsubscribe
+    structural_zeros = {OUTCOMES.index("unsubscribe"): (0.0,)}
+
+    def __init__(self, config, region: str, brand: str) -> None:
+        super().__init__(config, region, brand)
+        self._heads: dict[str, DoseResponse] = {}  # model text hash -> head fitted in this process
 
     def candidate_features(self) -> list[str]:
         return [f.name for f in feature_list(self.config.features) if f.name not in NOT_MODEL_INPUTS]
@@ -47,3 +75,70 @@ class EmailResponseModel(ResponseModel):
             class_weighting=training.class_weighting,
             seed=training.seed,
         )
+
+    # -------------------------------------------------------------- the dose-response head
+    def fit(self, spark: SparkSession, train_df: DataFrame, valid_df: DataFrame,
+            customer_features: Sequence[str]):
+        result, evaluation = super().fit(spark, train_df, valid_df, customer_features)
+        if self.config.email.training.k_effect == "pooled":
+            head = self.fit_head(train_df, result)
+            self._heads[_key(result.model_str)] = head
+            evaluation = self.evaluate(self.score(valid_df, result.model_str))
+        return result, evaluation
+
+    def head_for(self, model: str | RegisteredModel) -> DoseResponse | None:
+        """The head of a registered version (from its tags) or of a booster fitted in this process."""
+        if isinstance(model, RegisteredModel):
+            text = model.tags.get(dose_response.TAG)
+            return DoseResponse.from_json(text) if text else None
+        return self._heads.get(_key(model))
+
+    def fit_head(self, train_df: DataFrame, result: TrainResult) -> DoseResponse:
+        training = self.config.email.training
+        by_k = {r[0]: r[1] for r in train_df.groupBy("k").count().collect()}  # ≤ 8 rows
+        anchor = max(by_k, key=by_k.get)  # the frequency the booster saw most
+        randomized = train_df.where(F.col("policy") == RANDOMIZED)
+        rows = randomized.count()
+        if rows == 0:
+            raise ValueError("email.training.k_effect=pooled needs randomized (exploration) weeks in the "
+                             "training window; none found — set k_effect: trees or widen training.weeks")
+        if rows > training.k_effect_max_rows:
+            randomized = randomized.sample(False, training.k_effect_max_rows / rows, training.seed).limit(
+                training.k_effect_max_rows)
+        raw_cols = [f"_raw_{o}" for o in self.outcomes]
+        at_anchor = randomized.withColumn("_t", F.col("k")).withColumn("k", F.lit(float(anchor)))
+        scored = score_booster(at_anchor, result.model_str, None, out_cols=raw_cols, output="raw")
+        sample = scored.select(*raw_cols, "_t", self.label_col, self.weight_col).toPandas()  # bounded above
+        head = fit_dose_response(
+            sample[raw_cols].to_numpy(), sample["_t"].to_numpy(), sample[self.label_col].to_numpy(),
+            sample[self.weight_col].to_numpy(), treatment="k",
+            levels=self.config.email.candidate_frequencies, anchor=float(anchor),
+            zeros=self.structural_zeros, ridge=training.k_effect_ridge,
+            smoothness=training.k_effect_smoothness,
+        )
+        return head
+
+    def score(self, df: DataFrame, model: str | RegisteredModel, features: Sequence[str] | None = None):
+        head = self.head_for(model)
+        if head is None:
+            return super().score(df, model, features)
+        text = model.model_text if isinstance(model, RegisteredModel) else model
+        raw_cols = [f"_raw_{o}" for o in self.outcomes]
+        at_anchor = df.withColumn("_t", F.col("k")).withColumn("k", F.lit(head.anchor))
+        raw = score_booster(at_anchor, text, list(features) if features else None, out_cols=raw_cols, output="raw")
+        out = compose(raw, raw_cols, "_t", head, self.prob_cols)
+        return out.drop(*raw_cols, "k").withColumnRenamed("_t", "k").select(*df.columns, *self.prob_cols)
+
+    def score_treatments(self, df: DataFrame, model: str | RegisteredModel, levels: Sequence[float]):
+        """With a head, the booster runs once per customer (at the anchor), not once per level."""
+        head = self.head_for(model)
+        if head is None:
+            return super().score_treatments(df, model, levels)
+        text = model.model_text if isinstance(model, RegisteredModel) else model
+        raw_cols = [f"_raw_{o}" for o in self.outcomes]
+        base = df.drop("k") if "k" in df.columns else df
+        raw = score_booster(base.withColumn("k", F.lit(head.anchor)), text, None, out_cols=raw_cols,
+                            output="raw").drop("k")
+        levels_df = df.sparkSession.createDataFrame([(float(v),) for v in levels], "k double")
+        out = compose(raw.crossJoin(F.broadcast(levels_df)), raw_cols, "k", head, self.prob_cols)
+        return out.drop(*raw_cols)

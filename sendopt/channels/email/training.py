@@ -30,6 +30,7 @@ from sendopt.features.labels import email_week_outcomes
 from sendopt.features.selection import correlation_prune, importance_trim
 from sendopt.lake.quality import read_clean
 from sendopt.lake.tables.features import CUSTOMER_DAILY
+from sendopt.models import dose_response
 from sendopt.models.response import FitReport
 from sendopt.observability import stage
 
@@ -114,10 +115,13 @@ def fit_market(ctx) -> FittedMarket:
 
     with stage(ctx.spark, ctx.log, "train-email: reference stats"):
         reference = model.reference(train_df, model.model_features(features))
-    report = FitReport(result, valid_eval, features, dropped, reference)
+    head = model.head_for(result.model_str)
+    report = FitReport(result, valid_eval, features, dropped, reference,
+                       tags={dose_response.TAG: head.to_json()} if head else {})
     params = {
         "population": training.population, "weeks": training.weeks, "valid_weeks": training.valid_weeks,
-        "valid_from": str(cutoff), "gap_days": ctx.config.email.gap_days, **training.params,
+        "valid_from": str(cutoff), "gap_days": ctx.config.email.gap_days, "k_effect": training.k_effect,
+        **training.params,
     }
     return FittedMarket(model, report, params, data, valid_df, cutoff)
 

@@ -1,0 +1,68 @@
+"""The dose-response head: recovery of a planted curve, structural zeros, Spark composition = numpy."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sendopt.models.dose_response import DoseResponse, compose, fit_dose_response
+from sendopt.models.spec import ModelError
+
+LEVELS = tuple(range(8))
+
+
+def planted(n: int, seed: int = 1):
+    """Base logits, k, labels drawn from base + a known concave purchase curve and linear fatigue."""
+    rng = np.random.default_rng(seed)
+    base = np.c_[np.zeros(n), rng.normal(-2.2, 0.5, n), rng.normal(-5.0, 0.3, n)]
+    k = rng.integers(0, 8, n).astype(float)
+    purchase = 0.9 * (1 - np.exp(-k / 2)) - 0.9 * (1 - np.exp(-1.5))
+    unsub = np.where(k > 0, 0.3 * (k - 3), -np.inf)
+    z = base + np.c_[np.zeros(n), purchase, unsub]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = (rng.uniform(size=(n, 1)) > p.cumsum(1)).sum(1)
+    return base, k, y, purchase, np.where(k > 0, 0.3 * (k - 3), 0.0)
+
+
+def test_recovers_a_planted_curve_and_keeps_the_anchor_and_reference_at_zero():
+    base, k, y, _, _ = planted(40_000)
+    head = fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, zeros={2: (0.0,)},
+                             ridge=1.0, smoothness=50.0)
+    delta = np.array(head.delta)
+    true_purchase = 0.9 * (1 - np.exp(-np.arange(8) / 2)) - 0.9 * (1 - np.exp(-1.5))
+    true_unsub = 0.3 * (np.arange(8) - 3)
+    assert np.all(delta[:, 0] == 0) and np.all(delta[3] == 0)
+    assert np.abs(delta[:, 1] - true_purchase).max() < 0.15
+    assert np.abs(delta[1:, 2] - true_unsub[1:]).max() < 0.35
+    assert delta[0, 2] == 0  # structurally impossible: not a parameter
+
+
+def test_smoothness_pulls_a_noisy_curve_towards_a_line():
+    base, k, y, _, _ = planted(3_000, seed=5)
+    rough = np.array(fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0,
+                                       zeros={2: (0.0,)}, smoothness=0.0).delta)[:, 1]
+    smooth = np.array(fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0,
+                                        zeros={2: (0.0,)}, smoothness=1e5).delta)[:, 1]
+    assert np.abs(np.diff(smooth, 2)).max() < 0.02 < np.abs(np.diff(rough, 2)).max()
+
+
+def test_json_round_trip_and_unknown_levels_fail_clearly():
+    head = DoseResponse("k", (0.0, 1.0, 2.0), 1.0, ((0, -0.5, 0), (0, 0, 0), (0, 0.2, 0.1)), {2: (0.0,)}, 10)
+    assert DoseResponse.from_json(head.to_json()) == head
+    with pytest.raises(ModelError, match="not levels"):
+        head.level_index(np.array([0.0, 5.0]))
+
+
+def test_spark_composition_matches_numpy_softmax_with_structural_zeros(spark):
+    head = DoseResponse("k", (0.0, 1.0, 2.0), 1.0, ((0, -0.5, 0), (0, 0, 0), (0, 0.2, 0.1)), {2: (0.0,)}, 10)
+    raw = pd.DataFrame({"r0": [0.0, 0.0, 0.0], "r1": [-2.0, -1.0, 0.5], "r2": [-4.0, -3.0, -5.0],
+                        "k": [0.0, 1.0, 2.0]})
+    out = compose(spark.createDataFrame(raw), ["r0", "r1", "r2"], "k", head, ["p0", "p1", "p2"]).toPandas()
+    delta = np.array(head.delta)
+    z = raw[["r0", "r1", "r2"]].to_numpy() + delta[[0, 1, 2]]
+    z[0, 2] = -np.inf  # no email, no unsubscribe
+    expected = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(out[["p0", "p1", "p2"]].to_numpy(), expected, rtol=1e-12)
+    assert out.loc[0, "p2"] == 0.0
+    np.testing.assert_allclose(out[["p0", "p1", "p2"]].sum(1), 1.0)
