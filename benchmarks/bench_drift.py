@@ -39,6 +39,7 @@ REGION, BRAND = "north", "alpha"
 def overrides(args, root: str) -> list[str]:
     return [
         f"lake.root={root}", "spark.master=local[2]", "spark.shuffle_partitions=4", "spark.conf.spark.ui.enabled=false",
+        "spark.driver_memory=2g",
         f"markets=[{{region: {REGION}, brand: {BRAND}}}]", f"world.users={args.users}",
         f"world.days={args.history_days}", "world.users_per_partition=5000", "world.promos.campaigns=5",
         f"world.shift={{date: {args.shift_date}, unsubscribe_logit_delta: {args.unsubscribe_delta}, "
@@ -101,6 +102,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--window-weeks", type=int, default=4)
     p.add_argument("--lake", default=None, help="lake root (default: a temporary folder, removed after)")
     p.add_argument("--set", action="append", default=[], help="extra config overrides")
+    p.add_argument("--skip-features", action="store_true", help="the resumed week's features are already built")
+    p.add_argument("--resume-week", type=int, default=1,
+                   help="continue an interrupted run in --lake from this week (earlier weeks read back)")
     args = p.parse_args(argv)
     root = args.lake or tempfile.mkdtemp(prefix="bench_drift_")
     start = dt.date(2026, 1, 1)
@@ -114,16 +118,24 @@ def main(argv: list[str]) -> int:
           f"(unsubscribe logit +{args.unsubscribe_delta}, fatigue x{args.fatigue_multiplier}), policy "
           f"{args.policy}, lake {root}", flush=True)
     t0 = time.perf_counter()
-    job("generate-world", base, spark, market=False)
-    job("validate-raw", base, spark, shift, market=False)
-    job("build-features", base, spark, shift, market=False)
-    job("ensure-models", base, spark, shift)
     weeks = []
-    for w in range(args.weeks):
+    if args.resume_week == 1:
+        job("generate-world", base, spark, market=False)
+        job("validate-raw", base, spark, shift, market=False)
+        job("build-features", base, spark, shift, market=False)
+        job("ensure-models", base, spark, shift)
+    for w in range(args.resume_week - 1):  # resumed: earlier weeks' champion value; frozen known while v1 ruled
+        day0 = shift + dt.timedelta(days=7 * w)
+        champion = lake.read(EMAIL_FREQUENCY).where(F.col("decision_date") == F.lit(day0)).select(
+            "model_version").first()[0]  # one value
+        live = published_value(lake, day0)
+        weeks.append((w + 1, day0, champion, live, live if champion == "1" else float("nan")))
+    for w in range(args.resume_week - 1, args.weeks):
         day0 = shift + dt.timedelta(days=7 * w)
         print(f"week {w + 1} ({day0}):", flush=True)
         if w > 0:
-            job("build-features", base, spark, day0, market=False)
+            if not (w == args.resume_week - 1 and args.skip_features):
+                job("build-features", base, spark, day0, market=False)
             job("monitor", base, spark, day0)
             job("retrain-if-triggered", base, spark, day0)
         frozen_decisions(spark, base, day0)
