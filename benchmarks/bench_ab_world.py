@@ -56,7 +56,7 @@ def job(name: str, base: list[str], spark, date: dt.date | None = None, market: 
     loader = ConfigLoader("local", overrides=[*base, *([f"run.date={date}"] if date else [])])
     started = time.perf_counter()
     ctxs = run_job(JOBS[name], loader, REGION if market else None, BRAND if market else None, spark=spark)
-    print(f"  {name:18} {date or '':10} {time.perf_counter() - started:6.1f}s  "
+    print(f"  {name:18} {str(date or ''):10} {time.perf_counter() - started:6.1f}s  "
           f"{(ctxs[0].summary.get('message') or '')[:150] if ctxs else ''}", flush=True)
     return ctxs[0] if ctxs else None
 

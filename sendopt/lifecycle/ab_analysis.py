@@ -47,6 +47,15 @@ class Comparison:
     significant: bool
 
 
+def _comparison(metric: str, control: float, treatment: float, se: float, p_value: float,
+                alpha: float) -> Comparison:
+    """Plain Python floats (Spark's row verifier refuses numpy scalars)."""
+    diff = float(treatment - control)
+    half = float(stats.norm.ppf(1 - alpha / 2) * se)
+    return Comparison(metric, float(control), float(treatment), diff, diff / control if control else None,
+                      diff - half, diff + half, float(p_value), bool(p_value < alpha))
+
+
 def two_proportions(metric: str, x_c: float, n_c: float, x_t: float, n_t: float, alpha: float) -> Comparison:
     """Treatment − control of two rates: pooled z-test p-value, unpooled (Wald) interval."""
     p_c, p_t = x_c / n_c, x_t / n_t
@@ -55,9 +64,7 @@ def two_proportions(metric: str, x_c: float, n_c: float, x_t: float, n_t: float,
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
     p_value = 2 * stats.norm.sf(abs(diff) / se0) if se0 > 0 else 1.0
     se = math.sqrt(p_c * (1 - p_c) / n_c + p_t * (1 - p_t) / n_t)
-    z = stats.norm.ppf(1 - alpha / 2)
-    return Comparison(metric, p_c, p_t, diff, diff / p_c if p_c else None, diff - z * se, diff + z * se,
-                      float(p_value), bool(p_value < alpha))
+    return _comparison(metric, p_c, p_t, se, p_value, alpha)
 
 
 def two_means(metric: str, s_c: float, q_c: float, n_c: float, s_t: float, q_t: float, n_t: float,
@@ -73,9 +80,7 @@ def two_means(metric: str, s_c: float, q_c: float, n_c: float, s_t: float, q_t: 
     diff = m_t - m_c
     se = math.sqrt(v_c / n_c + v_t / n_t)
     p_value = 2 * stats.norm.sf(abs(diff) / se) if se > 0 else (1.0 if diff == 0 else 0.0)
-    z = stats.norm.ppf(1 - alpha / 2)
-    return Comparison(metric, m_c, m_t, diff, diff / m_c if m_c else None, diff - z * se, diff + z * se,
-                      float(p_value), bool(p_value < alpha))
+    return _comparison(metric, m_c, m_t, se, p_value, alpha)
 
 
 def sample_ratio(n_c: int, n_t: int, treatment_share: float) -> tuple[float, float]:

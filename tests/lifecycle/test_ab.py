@@ -179,3 +179,14 @@ def test_aa_false_positive_rate_is_alpha(spark):
                         "emails_per_user", "sample_ratio"}
     for metric, rate in fpr.items():
         assert low <= rate <= high, (metric, rate, fpr)
+
+
+def test_result_rows_fit_the_results_schema(spark):
+    """The rows ab-analyze writes (plain floats: Spark's verifier refuses numpy scalars)."""
+    cfg = ExperimentsConfig(treatment_share=0.5)
+    comparisons, srm, decision, reasons = ab.analyze(
+        {"control": _sums(5000, 150, 10.0), "treatment": _sums(5000, 90, 10.0)}, cfg)
+    df = spark.createDataFrame(ab.result_rows(comparisons, srm, 5000, 5000, cfg, decision, reasons), ab.RESULT_SCHEMA)
+    rows = {r.metric: r for r in df.collect()}
+    assert len(rows) == 7 and rows["sample_ratio"].p_value == pytest.approx(1.0)
+    assert rows["unsubscribe_rate"].decision == "rollout" and rows["unsubscribe_rate"].difference == pytest.approx(-0.012)
