@@ -115,6 +115,8 @@ def rollout_decision(comparisons: list[Comparison], n_c: int, n_t: int, srm_p: f
     revenue_loss = revenue.significant and revenue.difference < 0
     if unsub_down:
         reasons.append(f"unsubscribe rate down {unsub.difference:+.4%} (p={unsub.p_value:.3g})")
+    elif unsub.significant:
+        reasons.append(f"unsubscribe rate significantly UP {unsub.difference:+.4%} (p={unsub.p_value:.3g})")
     else:
         reasons.append(f"no significant unsubscribe reduction ({unsub.difference:+.4%}, p={unsub.p_value:.3g})")
     if revenue_loss:

@@ -75,6 +75,10 @@ def test_rollout_rule_paths():
     _, _, decision, reasons = ab.analyze({"control": _sums(5000, 150, 10.0), "treatment": _sums(5000, 148, 10.0)},
                                          cfg)
     assert decision == "hold" and any("no significant unsubscribe reduction" in r for r in reasons)
+    # more unsubscribes (send-daily against the model) → hold, saying so
+    _, _, decision, reasons = ab.analyze({"control": _sums(5000, 150, 10.0), "treatment": _sums(5000, 250, 10.5)},
+                                         cfg)
+    assert decision == "hold" and "significantly UP" in reasons[0]
     # 5000 vs 4000 at a 50/50 split → sample ratio mismatch → invalid, whatever the metrics
     _, (chi2, p), decision, reasons = ab.analyze(
         {"control": _sums(5000, 150, 10.0), "treatment": _sums(4000, 20, 10.0)}, cfg)
