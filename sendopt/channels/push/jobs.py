@@ -88,7 +88,7 @@ def decide(spark, pairs: Pairs, run_date: dt.date, region: str, cfg: PushConfig,
     names = [s.name for s in cfg.enabled_strategies]
     counts = o.strategy_click_counts(pairs.pushes, run_date, names, cfg.conciliation.history_days)
     draws = o.thompson_draws(spark, counts, cfg, run_date)
-    chosen = o.conciliate(pairs.best, draws, o.mean_scores(pairs.best), cfg, run_date)
+    chosen = o.conciliate(pairs.best, draws, cfg, run_date)
     hours = send_hours(pairs.pushes, chosen, run_date, cfg, region)
     return render(chosen.join(hours, "user_id"), cfg, categories)
 

@@ -2,7 +2,7 @@
 
 ``jobs.run_decide_push`` reads the tables and chains these; the evaluation reuses the same chain up to
 the per-strategy best pairs, so baselines face the same filters. Only small aggregates reach the driver
-(per-strategy click counts and mean scores: a few rows).
+(per-strategy click counts: a few rows).
 """
 from __future__ import annotations
 
@@ -170,13 +170,13 @@ def thompson_draws(spark: SparkSession, counts: dict[str, tuple[float, float]], 
     return spark.createDataFrame(rows, "draw int, strategy string, theta double, posterior_mean double")
 
 
-def conciliate(best: DataFrame, draws: DataFrame, mean_scores: DataFrame, cfg: PushConfig,
-               run_date: dt.date) -> DataFrame:
+def conciliate(best: DataFrame, draws: DataFrame, cfg: PushConfig, run_date: dt.date) -> DataFrame:
     """One pair per user across strategies.
 
-    calibrated_score = posterior mean click rate of the strategy × score / the strategy's mean score;
-    the user's value of a strategy = its Thompson draw (the user reads draw hash(user) mod draws) × the
-    score ratio; the highest value wins. An ``exploration.share`` of users (hash) gets a uniformly random
+    The heuristic scores share one [0, 1] scale across strategies (same terms, weights per strategy), so
+    they are compared directly: calibrated_score = the strategy's posterior mean click rate × score, and
+    the user's value of a strategy = its Thompson draw (the user reads draw hash(salt, date, user) mod
+    draws) × score; the highest value wins. An ``exploration.share`` of users (hash) gets a uniformly random
     available strategy instead; ``exploration_prob`` is the chosen strategy's probability under the policy
     (over the exploration coin, given the draws).
     """
@@ -184,12 +184,10 @@ def conciliate(best: DataFrame, draws: DataFrame, mean_scores: DataFrame, cfg: P
     user = F.col("user_id")
     day = run_date.isoformat()
     draw = F.pmod(F.xxhash64(F.lit(c.salt), F.lit(day), user), F.lit(c.draws)).cast("int")
-    ratio = F.col("score") / F.greatest(F.col("mean_score"), F.lit(1e-9))
     valued = (best.withColumn("draw", draw).join(F.broadcast(draws), ["draw", "strategy"])
-              .join(F.broadcast(mean_scores), "strategy")
-              .withColumn("calibrated_score", F.col("posterior_mean") * ratio)
+              .withColumn("calibrated_score", F.col("posterior_mean") * F.col("score"))
               .withColumn("strategy_weight", F.col("theta"))
-              .withColumn("value", F.col("theta") * ratio))
+              .withColumn("value", F.col("theta") * F.col("score")))
     fields = [f for f in (*PAIR_FIELDS, "calibrated_score", "strategy_weight") if f in valued.columns]
     per_user = valued.groupBy("user_id").agg(
         F.sort_array(F.collect_list(F.struct("strategy", *fields))).alias("opts"),
@@ -206,8 +204,3 @@ def conciliate(best: DataFrame, draws: DataFrame, mean_scores: DataFrame, cfg: P
         "_pair", F.element_at(F.filter("opts", lambda o: o.getField("strategy") == F.col("strategy")), 1))
     return out.select("user_id", "strategy", *[F.col("_pair").getField(f).alias(f) for f in fields],
                       "is_exploration", "exploration_prob", "strategies_available")
-
-
-def mean_scores(best: DataFrame) -> DataFrame:
-    """(strategy, mean_score) of the best pairs — a few rows."""
-    return best.groupBy("strategy").agg(F.avg("score").alias("mean_score"))

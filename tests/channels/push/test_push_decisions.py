@@ -106,7 +106,7 @@ def push_lake(spark, tmp_path_factory):
                     .withColumn("campaign", F.lit("weekly")), "email", y, "north", "alpha", "test-email")
     grocery = StrategyEntry(name="nearest_grocery", class_path=f"{__name__}:NearestGrocery",
                             template="{store_name} is open{discount}: {link}",
-                            weights={"affinity": 0.2, "distance": 0.0, "discount": 0.0})
+                            weights={"affinity": 1.0, "distance": 0.0, "discount": 0.0})
     cfg = config.push.model_copy(update={"strategies": (*config.push.strategies, grocery)})
     config = config.model_copy(update={"push": cfg})
     counter = iter(range(100))
@@ -182,14 +182,13 @@ def test_conciliation_is_deterministic_with_floor(spark):
     assert (wide["b"] >= 0.5 * wide.max(axis=1) - 1e-12).all(), "floor: no strategy starves"
     assert wide["a"].mean() > wide["b"].mean()
     rows = [(f"u{i}", s, 1000 + i, 1, "x", "5813", 1.0, 0.5, 0.0, "r", sc)
-            for i in range(200) for s, sc in (("a", 0.4), ("b", 0.6 if i % 2 else 0.2))]
+            for i in range(200) for s, sc in (("a", 0.4), ("b", 0.9 if i % 2 else 0.2))]
     best = spark.createDataFrame(rows, "user_id string, strategy string, store_id long, merchant_id long, "
                                        "merchant_name string, mcc string, distance_km double, affinity double, "
                                        "discount_pct double, reason string, score double")
-    ms = o.mean_scores(best)
     draws_df = o.thompson_draws(spark, counts, cfg, D)
-    one = o.conciliate(best, draws_df, ms, cfg, D).toPandas().sort_values("user_id").reset_index(drop=True)
-    two = o.conciliate(best, draws_df, ms, cfg, D).toPandas().sort_values("user_id").reset_index(drop=True)
+    one = o.conciliate(best, draws_df, cfg, D).toPandas().sort_values("user_id").reset_index(drop=True)
+    two = o.conciliate(best, draws_df, cfg, D).toPandas().sort_values("user_id").reset_index(drop=True)
     assert len(one) == 200 and one["user_id"].is_unique
     assert one[["strategy", "store_id", "is_exploration"]].equals(two[["strategy", "store_id", "is_exploration"]])
     assert ((one["exploration_prob"] > 0) & (one["exploration_prob"] <= 1)).all()

@@ -17,7 +17,7 @@ AFFINITY = "analytics.mcc_affinity"
 
 
 class BasketAffinity(PushStrategy):
-    """params: trigger_days (2), window_days (3), top_k (3), min_lift_low (1.0)."""
+    """params: trigger_days (2), window_days (3), top_k (3), min_lift_low (1.3)."""
 
     def affinities(self, inputs: PushInputs) -> DataFrame | None:
         lake = inputs.lake
@@ -37,7 +37,7 @@ class BasketAffinity(PushStrategy):
         top = Window.partitionBy("mcc1").orderBy(F.desc("lift_low"), "mcc2")
         return (
             rows.where((F.col("run_date") == F.lit(latest)) & F.col("is_supported")
-                       & (F.col("lift_low") > F.lit(float(self.param("min_lift_low", 1.0)))))
+                       & (F.col("lift_low") > F.lit(float(self.param("min_lift_low", 1.3)))))
             .withColumn("_rank", F.row_number().over(top))
             .where(F.col("_rank") <= int(self.param("top_k", 3)))
             .select("mcc1", "mcc2", "lift_low")
