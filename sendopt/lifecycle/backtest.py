@@ -18,6 +18,11 @@ user-week is compared with the logged k:
 * per net-value bin, the model's predicted net value / P(unsubscribe) / P(purchase) at
   the logged k against what happened.
 
+Policies: ``tiers`` is what ``decide-email`` publishes (bins → tiers, each tier's k from
+the config or, with ``email.tier_source: model``, the model's best k); ``config_tiers`` and
+``model_tiers`` are those two variants; ``optimizer`` the per-user argmax; ``logged`` the
+uniform exploration policy itself (its estimate is the observed mean — a sanity check).
+
 ``calibrate-tiers`` reduces the same rows to bins × k sufficient statistics once (Spark)
 and lets Optuna search the tier thresholds on the driver (``calibrate.py``); the
 chosen tiers are written as a reviewable YAML proposal and valued here as policy
@@ -121,7 +126,7 @@ def replay(ctx, registered=None) -> Replay:
         raise SendoptError(f"backtest {ctx.region}/{ctx.brand}: raw.email_assignments has no matured exploration "
                            f"week before {ctx.run_date} — nothing to replay")
     logged = logged_weeks(ctx, weeks).cache()
-    parts, cached, maps = [], [], {"tiers": {}, "model_tiers": {}}
+    parts, cached, maps = [], [], {"config_tiers": {}, "model_tiers": {}}
     for week in weeks:
         users = logged.where(F.col("week_start") == F.lit(week))
         decided = per_user(score_candidates(users, model, registered, email), email.reference_frequency)
@@ -133,12 +138,13 @@ def replay(ctx, registered=None) -> Replay:
         # population's that decide-email cuts (and scoring 5 % of users instead of all is what keeps this cheap).
         edges = bin_edges(decided, "net_value_ref", email.bins)
         decided = decided.withColumn("bin", bin_of(F.col("net_value_ref"), edges).cast("int"))
-        maps["tiers"][week] = config_tier_map(email)
+        maps["config_tiers"][week] = config_tier_map(email)
         maps["model_tiers"][week] = model_tier_map(decided, email)
         part = users.join(decided.select("user_id", "bin", "by_k", "optimal_frequency"), "user_id")
         ks = {"optimizer": F.col("optimal_frequency"), "logged": F.col("logged_k")}
-        for policy in ("tiers", "model_tiers"):
+        for policy in ("config_tiers", "model_tiers"):
             ks[policy] = tier_of(F.col("bin"), maps[policy][week])
+        ks["tiers"] = ks["model_tiers" if email.tier_source == "model" else "config_tiers"]  # as decide-email
         for policy, k in ks.items():
             part = part.withColumn(f"k_{policy}", k if policy == "logged" else hard_rules(k, email, ctx.region)[0])
         parts.append(part)

@@ -166,6 +166,9 @@ def search(stats: BinStats, email: EmailConfig, cfg: CalibrationConfig) -> Calib
         tiers, estimate = tuple(email.tiers), current
     if tiers == tuple(email.tiers):
         notes.append("the current tiers are the best found: no change proposed")
+    if email.tier_source == "model":
+        notes.append("email.tier_source is 'model': decide-email takes each tier's k from the model, so only the "
+                     "max_bin thresholds apply as is; the frequencies apply with tier_source: config")
     return CalibrationResult(tuple(email.tiers), tiers, current, estimate, limit, len(study.trials), len(feasible),
                              stats.n, notes)
 

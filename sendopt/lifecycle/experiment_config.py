@@ -29,8 +29,9 @@ class CalibrationConfig(_Frozen):
 class BacktestConfig(_Frozen):
     weeks: int = Field(4, ge=1, description="most recent matured decision weeks replayed")
     model: str = Field("champion", description="registered alias or version number of the candidate model")
-    policies: tuple[Literal["tiers", "optimizer", "model_tiers"], ...] = Field(
-        ("tiers", "optimizer"), description="policies valued; the logged (exploration) policy is always reported")
+    policies: tuple[Literal["tiers", "optimizer", "config_tiers", "model_tiers"], ...] = Field(
+        ("tiers", "optimizer"), description="policies valued (tiers = as decide-email publishes, per "
+        "email.tier_source); the logged (exploration) policy is always reported")
     reward_revenue: Literal["orders", "expected"] = Field(
         "orders", description="orders: the week's revenue from raw.orders; expected: a purchase week is worth "
         "the user's expected revenue (decide.expected_revenue), the scale the model's net value uses")

@@ -74,7 +74,8 @@ BACKTEST_RESULTS = TableSpec(
         col("model_name", "string", "Registered model scored", nullable=False),
         col("model_version", "string", "Its version", nullable=False),
         col("scope", "string", "policy (a policy's value) | bin (predicted vs actual in a bin)", nullable=False),
-        col("policy", "string", "tiers | optimizer | model_tiers | logged | proposal; bin rows: logged",
+        col("policy", "string", "tiers | optimizer | config_tiers | model_tiers | logged | proposal; bin rows: "
+            "logged",
             nullable=False),
         col("bin", "int", "Net-value bin (1 = highest); 0 on policy rows", nullable=False),
         col("weeks", "int", "Decision weeks replayed"),
