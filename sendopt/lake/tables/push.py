@@ -84,8 +84,10 @@ PUSH_POLICY_EVALUATION = TableSpec(
         col("decision_date", "date", "Decision date evaluated (partition)", nullable=False),
         col("region", "string", "Market region", nullable=False),
         col("brand", "string", "Brand", nullable=False),
+        col("population", "string", "all (users with ≥ 1 candidate) | multi_strategy (≥ 2 strategies: where "
+            "the conciliation has a choice)", nullable=False),
         col("policy", "string", "orchestrated | random_strategy | only_<strategy>", nullable=False),
-        col("eligible_users", "long", "Users with at least one candidate after the filters", unit="users"),
+        col("eligible_users", "long", "Users of the population (candidates after the filters)", unit="users"),
         col("pushes", "long", "Users the policy notifies", unit="users"),
         col("expected_opens", "double", "Sum of true P(open)", unit="opens"),
         col("expected_clicks", "double", "Sum of true P(click)", unit="clicks"),
@@ -95,7 +97,7 @@ PUSH_POLICY_EVALUATION = TableSpec(
         col("run_id", "string", "Job run that wrote the row", nullable=False),
         col("computed_at", "timestamp", "When it was computed (UTC)", nullable=False),
     ),
-    keys=("decision_date", "region", "brand", "policy"),
+    keys=("decision_date", "region", "brand", "population", "policy"),
     partition_by=("decision_date", "region", "brand"),
 )
 

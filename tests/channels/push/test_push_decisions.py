@@ -205,3 +205,16 @@ def test_world_click_truth_rewards_relevance_and_nearness(session_config):
     assert p(0, 0, 0) == pytest.approx(world.config.push.click_given_open)
     assert p(1, 0, 2) > p(0, 1, 2) > p(0, 0, 2) > p(0, 0, 20)
     assert p(0, 0, 100) == pytest.approx(p(0, 0, world.config.push.distance_cap_km))
+
+
+def test_policy_table_compares_on_the_same_users(spark):
+    from sendopt.evaluation.push_policy import policy_table
+
+    rows = [("u1", "a", 0.5, 0.10), ("u1", "b", 0.5, 0.30), ("u2", "a", 0.4, 0.20),  # best pairs
+            ("u1", "orchestrated", 0.5, 0.30), ("u2", "orchestrated", 0.4, 0.20)]
+    df = spark.createDataFrame(rows, "user_id string, policy_key string, true_p_open double, true_p_click double")
+    table = {r["policy"]: r for r in policy_table(df, ["a", "b"])}
+    assert table["orchestrated"]["expected_clicks"] == pytest.approx(0.5)
+    assert table["random_strategy"]["expected_clicks"] == pytest.approx(0.2 + 0.2)  # u1: mean(0.1, 0.3)
+    assert table["only_b"]["pushes"] == 1 and table["only_b"]["clicks_per_eligible_user"] == pytest.approx(0.15)
+    assert table["orchestrated"]["lift_vs_random"] == pytest.approx(0.5 / 0.4)
