@@ -47,6 +47,9 @@ class MonitorConfig(_Frozen):
     psi_alert: float = Field(0.25, ge=0, description="PSI at which a feature or score is flagged 'alert'")
     psi_epsilon: float = Field(1e-4, gt=0, lt=0.01, description="floor on bucket shares inside the PSI log")
     max_alert_features: int = Field(3, ge=1, description="this many features at 'alert' trigger a retrain")
+    trigger_exclude: tuple[str, ...] = Field(
+        (), description="feature-name prefixes whose PSI is reported but never counts toward the trigger (e.g. "
+        "send-history features that move whenever the policy changes what is sent)")
     score_psi_alert: float = Field(0.25, ge=0, description="PSI of a score vs its reference that triggers")
     outcome_weeks: int = Field(6, ge=1, description="matured decision weeks evaluated per run (AUC over time)")
     min_outcome_rows: int = Field(300, ge=1, description="a week with fewer labelled rows is not judged")

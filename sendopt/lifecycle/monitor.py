@@ -75,7 +75,8 @@ def trigger_causes(feature_psi: dict[str, float], score_psi: dict[str, float], l
                    champion_auc: float | None, cfg: MonitorConfig) -> list[str]:
     """Every breached threshold as a readable cause; an empty list means no retrain is due."""
     causes = []
-    alert = sorted((f for f, v in feature_psi.items() if v >= cfg.psi_alert), key=lambda f: -feature_psi[f])
+    counted = {f: v for f, v in feature_psi.items() if not f.startswith(tuple(cfg.trigger_exclude))}
+    alert = sorted((f for f, v in counted.items() if v >= cfg.psi_alert), key=lambda f: -feature_psi[f])
     if len(alert) >= cfg.max_alert_features:
         causes.append(f"feature_psi: {len(alert)} features at PSI ≥ {cfg.psi_alert} (max "
                       f"{cfg.max_alert_features}): " + ", ".join(f"{f}={feature_psi[f]:.3f}" for f in alert[:5]))

@@ -25,6 +25,8 @@ def test_quiet_signals_do_not_trigger():
 def test_each_threshold_is_a_cause():
     causes = trigger_causes({"a": 0.3, "b": 0.26, "c": 0.01}, {}, QUIET, 0.72, CFG)
     assert len(causes) == 1 and causes[0].startswith("feature_psi: 2 features") and "a=0.300, b=0.260" in causes[0]
+    excluding = CFG.model_copy(update={"trigger_exclude": ("b",)})  # b reported elsewhere, not counted
+    assert trigger_causes({"a": 0.3, "b": 0.26, "c": 0.01}, {}, QUIET, 0.72, excluding) == []
     assert trigger_causes({}, {"p_unsubscribe": 0.2}, None, None, CFG)[0].startswith("score_psi: p_unsubscribe")
     # AUC 0.70 < 0.76 − 0.05 = 0.71 → drop; at champion 0.75 the floor is 0.70 → no drop
     assert trigger_causes({}, {}, QUIET, 0.76, CFG)[0].startswith("auc_drop:")
