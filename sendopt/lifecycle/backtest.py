@@ -46,9 +46,8 @@ from sendopt.channels.email.decide import (
     expected_revenue,
     hard_rules,
     model_tier_map,
-    per_user,
-    score_candidates,
     tier_of,
+    user_values,
 )
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.errors import SendoptError
@@ -129,7 +128,7 @@ def replay(ctx, registered=None) -> Replay:
     parts, cached, maps = [], [], {"config_tiers": {}, "model_tiers": {}}
     for week in weeks:
         users = logged.where(F.col("week_start") == F.lit(week))
-        decided = per_user(score_candidates(users, model, registered, email), email.reference_frequency)
+        decided, anchor = user_values(users, model, registered, email)
         decided = decided.cache()
         cached.append(decided)
         if decided.limit(1).count() == 0:
@@ -139,7 +138,7 @@ def replay(ctx, registered=None) -> Replay:
         edges = bin_edges(decided, "net_value_ref", email.bins)
         decided = decided.withColumn("bin", bin_of(F.col("net_value_ref"), edges).cast("int"))
         maps["config_tiers"][week] = config_tier_map(email)
-        maps["model_tiers"][week] = model_tier_map(decided, email)
+        maps["model_tiers"][week] = model_tier_map(decided, email, anchor)
         part = users.join(decided.select("user_id", "bin", "by_k", "optimal_frequency"), "user_id")
         ks = {"optimizer": F.col("optimal_frequency"), "logged": F.col("logged_k")}
         for policy in ("config_tiers", "model_tiers"):

@@ -27,8 +27,8 @@ class TrainingConfig(_Frozen):
         "pooled", description="pooled: a dose-response head fitted on the randomized weeks (see model.py); "
         "trees: the booster's own splits on k")
     k_effect_max_rows: int = Field(500_000, ge=1000, description="randomized rows sampled for the head's fit")
-    k_effect_ridge: float = Field(1.0, ge=0, description="L2 penalty of the head's logit shifts (in rows)")
-    k_effect_smoothness: float = Field(300.0, ge=0, description="penalty on second differences of the head's "
+    k_effect_ridge: float = Field(0.1, ge=0, description="L2 penalty of the head's logit shifts (in rows)")
+    k_effect_smoothness: float = Field(30.0, ge=0, description="penalty on second differences of the head's "
                                        "curve over k (in rows); large = straight lines")
     select_features: bool = True
     seed: int = 42
@@ -83,6 +83,11 @@ class EmailConfig(_Frozen):
         description="config: each tier sends its configured emails_per_week; model: each tier (bins grouped by "
         "max_bin) sends the candidate frequency with the highest mean predicted net value among its users "
         "(logged per run)",
+    )
+    max_step: int | None = Field(
+        2, ge=1, le=7,
+        description="trust region: the model policies choose frequencies at most this many emails/week from the "
+        "anchor (the frequency the training history holds most); null = no limit",
     )
     training: TrainingConfig = TrainingConfig()
     value: ValueConfig = ValueConfig()

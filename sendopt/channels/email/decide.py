@@ -41,15 +41,33 @@ def score_candidates(features: DataFrame, model: EmailResponseModel, registered:
     )
 
 
-def per_user(candidates: DataFrame, reference_k: int) -> DataFrame:
-    """Collapse candidates to one row per user: reference-k net value, the optimum, every k's values."""
+def within_step(k: Column, anchor: float, max_step: int | None) -> Column:
+    """The trust region: frequencies at most ``max_step`` emails/week from the anchor (all when None)."""
+    return F.lit(True) if max_step is None else F.abs(k - F.lit(float(anchor))) <= F.lit(float(max_step))
+
+
+def per_user(candidates: DataFrame, reference_k: int, allowed: Column | None = None) -> DataFrame:
+    """Collapse candidates to one row per user: reference-k net value, the optimum within ``allowed``,
+    every k's values."""
     at_ref = F.col("k") == float(reference_k)
+    allowed = F.lit(True) if allowed is None else allowed
     by_k = F.sort_array(F.collect_list(F.struct("k", "net_value", "p_purchase", "p_unsubscribe", "p_no_action")))
+    best = F.max(F.when(allowed, F.struct(F.col("net_value"), (-F.col("k")).alias("neg_k"))))
     return candidates.groupBy("user_id").agg(
         F.max(F.when(at_ref, F.col("net_value"))).alias("net_value_ref"),
-        F.max(F.struct(F.col("net_value"), (-F.col("k")).alias("neg_k"))).getField("neg_k").alias("_neg_best_k"),
+        best.getField("neg_k").alias("_neg_best_k"),
         by_k.alias("by_k"),
     ).withColumn("optimal_frequency", (-F.col("_neg_best_k")).cast("int")).drop("_neg_best_k")
+
+
+def user_values(users: DataFrame, model: EmailResponseModel, registered: RegisteredModel,
+                email: EmailConfig) -> tuple[DataFrame, float]:
+    """Per user: every candidate's values and the optimum inside the trust region; and the region's anchor
+    (the head's — the frequency training saw most — or the reference frequency for a head-less model)."""
+    head = model.head_for(registered)
+    anchor = head.anchor if head else float(email.reference_frequency)
+    candidates = score_candidates(users, model, registered, email)
+    return per_user(candidates, email.reference_frequency, within_step(F.col("k"), anchor, email.max_step)), anchor
 
 
 def bin_edges(df: DataFrame, column: str, bins: int) -> list[float]:
@@ -70,7 +88,7 @@ def config_tier_map(email: EmailConfig) -> dict[int, int]:
     return {b: next(t.emails_per_week for t in email.tiers if b <= t.max_bin) for b in range(1, email.bins + 1)}
 
 
-def model_tier_map(decided: DataFrame, email: EmailConfig) -> dict[int, int]:
+def model_tier_map(decided: DataFrame, email: EmailConfig, anchor: float) -> dict[int, int]:
     """Bin → frequency, one per configured tier: the candidate k with the highest mean predicted net value
     among the tier's users (the tiers' bin thresholds stay the governed config; the model picks their k).
 
@@ -79,6 +97,7 @@ def model_tier_map(decided: DataFrame, email: EmailConfig) -> dict[int, int]:
     tier_index = {b: next(i for i, t in enumerate(email.tiers) if b <= t.max_bin) for b in range(1, email.bins + 1)}
     means = (
         decided.select(tier_of(F.col("bin"), tier_index).alias("tier"), F.explode("by_k").alias("c"))
+        .where(within_step(F.col("c.k"), anchor, email.max_step))
         .groupBy("tier", F.col("c.k").alias("k"))
         .agg(F.avg("c.net_value").alias("mean_net_value"))
         .collect()
@@ -132,11 +151,11 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
            region: str) -> tuple[DataFrame, dict[int, int]]:
     """The bin → tier map, and decision rows for every customer in ``features`` (one market, one snapshot)."""
     users = features.withColumn("revenue", expected_revenue(email.value))
-    candidates = score_candidates(users, model, registered, email)
-    decided = per_user(candidates, email.reference_frequency).cache()
+    decided, anchor = user_values(users, model, registered, email)
+    decided = decided.cache()
     edges = bin_edges(decided, "net_value_ref", email.bins)
     decided = decided.withColumn("bin", bin_of(F.col("net_value_ref"), edges).cast("int"))
-    tier_map = model_tier_map(decided, email) if email.tier_source == "model" else config_tier_map(email)
+    tier_map = model_tier_map(decided, email, anchor) if email.tier_source == "model" else config_tier_map(email)
     decided = decided.withColumn("tier_frequency", tier_of(F.col("bin"), tier_map).cast("int"))
     model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
 
