@@ -61,8 +61,16 @@ JOBS: dict[str, JobDef] = {
 }
 
 #: Pipelines: a name for a sequence of jobs run in one Spark session.
+EMAIL_DAILY = ("build-features", "ensure-models", "decide-email", "evaluate-email")
+PUSH_DAILY = ("mcc-affinity", "decide-push", "evaluate-push")
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "daily": ("build-features", "ensure-models", "decide-email", "evaluate-email"),
-    "demo": ("generate-world", "validate-raw", "build-features", "ensure-models", "decide-email",
-             "evaluate-email", "catalog"),
+    # the production day: monitors first (a trigger retrains before deciding), then both channels decide
+    "daily": ("build-features", "mcc-affinity", "monitor", "retrain-if-triggered", "ensure-models", "ab-assign",
+              "decide-email", "decide-push", "evaluate-email", "evaluate-push"),
+    "email-daily": EMAIL_DAILY,
+    "push-daily": PUSH_DAILY,
+    "experiment": ("ab-analyze",),
+    "weekly-backtest": ("calibrate-tiers",),
+    "demo": ("generate-world", "validate-raw", "build-features", "mcc-affinity", "ensure-models", "decide-email",
+             "decide-push", "evaluate-email", "evaluate-push", "evaluate-affinity", "catalog"),
 }

@@ -22,7 +22,7 @@ RULES = ["email.rules.region_max={south: 5}",
 def daily(tiny_world, spark):
     args, config = tiny_world
     args = [*args, *[x for r in RULES for x in ("--set", r)]]
-    assert main(["daily", *args, "--date", DATE]) == 0
+    assert main(["email-daily", *args, "--date", DATE]) == 0
     return args, config, Lake(spark, config)
 
 
@@ -112,13 +112,23 @@ def test_config_tier_map_follows_thresholds(tiny_world):
     assert config_tier_map(config.email) == {1: 7, 2: 7, 3: 3, 4: 3, 5: 3, 6: 1, 7: 1, 8: 1, 9: 0, 10: 0}
 
 
-def test_rerun_replaces_the_date_and_a_new_model_is_only_a_challenger(daily, spark):
+AB = ["--set", "lifecycle.experiments.enabled=true",
+      "--set", "lifecycle.experiments.treatment={policy: fixed, emails_per_week: 6}"]
+
+
+def test_rerun_replaces_the_date_and_applies_ab_arms_and_a_new_model_is_only_a_challenger(daily, spark):
     args, config, lake = daily
     before = decisions(lake).count()
     version = lake.version(EMAIL_FREQUENCY)
-    assert main(["decide-email", *args, "--date", DATE, "--region", "north", "--brand", "alpha"]) == 0
+    assert main(["decide-email", *args, *AB, "--date", DATE, "--region", "north", "--brand", "alpha"]) == 0
     assert lake.version(EMAIL_FREQUENCY) == version + 1
     assert decisions(lake).count() == before
+    market = decisions(lake).where("region = 'north' and brand = 'alpha'")
+    arms = {r.policy: r["count"] for r in market.groupBy("policy").count().collect()}
+    assert arms.get("ab_control", 0) > 0 and arms.get("ab_treatment", 0) > 0 and arms.get("exploration", 0) > 0
+    treated = market.where("policy = 'ab_treatment'")
+    assert treated.where("emails_per_week != 6 and rule is null").count() == 0  # the arm's policy, hard rules last
+    assert market.where("is_exploration and policy != 'exploration'").count() == 0  # holdout stays out of arms
     assert main(["train", *args, "--date", DATE, "--region", "north", "--brand", "alpha"]) == 0
     name = EmailResponseModel(config, "north", "alpha").name
     tracking.configure(config)

@@ -148,8 +148,12 @@ def hard_rules(k: Column, email: EmailConfig, region: str) -> tuple[Column, Colu
 
 
 def decide(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel, email: EmailConfig,
-           region: str) -> tuple[DataFrame, dict[int, int]]:
-    """The bin → tier map, and decision rows for every customer in ``features`` (one market, one snapshot)."""
+           region: str, experiments=None) -> tuple[DataFrame, dict[int, int]]:
+    """The bin → tier map, and decision rows for every customer in ``features`` (one market, one snapshot).
+
+    With an enabled A/B experiment (``lifecycle.experiments``), each arm's users get their arm's policy;
+    the exploration holdout stays out of the arms, and hard rules still apply last.
+    """
     users = features.withColumn("revenue", expected_revenue(email.value))
     decided, anchor = user_values(users, model, registered, email)
     decided = decided.cache()
@@ -158,15 +162,26 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
     tier_map = model_tier_map(decided, email, anchor) if email.tier_source == "model" else config_tier_map(email)
     decided = decided.withColumn("tier_frequency", tier_of(F.col("bin"), tier_map).cast("int"))
     model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
-
+    policy = F.lit(email.policy)
     explore = email.exploration
+    if experiments is not None and experiments.enabled:
+        from sendopt.lifecycle.experiments import (  # lazy: lifecycle imports decide
+            ab_arm_column,
+            arm_frequency,
+        )
+
+        arm = ab_arm_column(F.col("user_id"), experiments, explore)
+        model_k = arm_frequency(arm, experiments, email, model_k)
+        policy = F.coalesce(F.concat(F.lit("ab_"), arm), policy)
+
     in_holdout = uniform_hash(F.col("user_id"), explore.salt, "holdout") < F.lit(explore.share)
     pick = F.floor(uniform_hash(F.col("user_id"), explore.salt, "frequency") * len(explore.frequencies))
     random_k = F.element_at(F.array(*[F.lit(k) for k in explore.frequencies]), (pick + 1).cast("int"))
     chosen = F.when(in_holdout, random_k).otherwise(model_k)
 
     rule_inputs = features.drop("region", "brand", "snapshot_date")  # suppress rules may use any feature
-    out = decided.join(rule_inputs, "user_id").withColumn("is_exploration", in_holdout).withColumn("_k", chosen)
+    out = (decided.join(rule_inputs, "user_id").withColumn("is_exploration", in_holdout).withColumn("_k", chosen)
+           .withColumn("_policy", policy))
     capped, rule = hard_rules(F.col("_k"), email, region)
     out = out.withColumn("emails_per_week", capped).withColumn("rule", rule)
     k = F.col("emails_per_week")
@@ -181,7 +196,7 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
         "tier_frequency",
         "optimal_frequency",
         "emails_per_week",
-        F.when(F.col("is_exploration"), F.lit("exploration")).otherwise(F.lit(email.policy)).alias("policy"),
+        F.when(F.col("is_exploration"), F.lit("exploration")).otherwise(F.col("_policy")).alias("policy"),
         "is_exploration",
         F.when(F.col("is_exploration"), F.lit(1.0 / len(explore.frequencies))).otherwise(F.lit(1.0))
         .alias("exploration_prob"),

@@ -58,7 +58,8 @@ def run_decide_email(ctx) -> None:
     if registered is not None:
         with stage(ctx.spark, ctx.log, "decide-email: score and decide", region=ctx.region, brand=ctx.brand,
                    model=f"{registered.name}/v{registered.version}"):
-            tier_map, decisions = decide(features, model, registered, email, ctx.region)
+            tier_map, decisions = decide(features, model, registered, email, ctx.region,
+                                         ctx.config.lifecycle.experiments)
             decisions = decisions.cache()
             ctx.log.info("stage=decide-email tier_source=%s bin→emails/week %s", email.tier_source, tier_map)
             report = sanity_checks(decisions, users, previous_zero_share(ctx.lake, ctx.region, ctx.brand,

@@ -22,7 +22,7 @@ EMAIL_FREQUENCY = TableSpec(
         col("optimal_frequency", "int", "Frequency with the highest expected net value", unit="emails/week"),
         col("emails_per_week", "int", "Published weekly frequency after exploration and hard rules",
             nullable=False, unit="emails/week"),
-        col("policy", "string", "tiers | optimizer | exploration | safe_fallback", nullable=False),
+        col("policy", "string", "tiers | optimizer | exploration | safe_fallback | ab_control | ab_treatment (A/B arm)", nullable=False),
         col("is_exploration", "boolean", "In the randomized exploration holdout", nullable=False),
         col("exploration_prob", "double", "Probability of emails_per_week under the policy", unit="probability"),
         col("rule", "string", "Hard rule that capped the frequency, null if none"),
