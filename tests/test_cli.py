@@ -47,3 +47,15 @@ def test_unknown_market_is_refused(capsys, lake_config):
     code = main(["simulate-outcomes", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
     assert code != 0
     assert "FAILED simulate-outcomes" in capsys.readouterr().err
+
+
+def test_truth_evaluations_skip_loudly_on_a_lake_without_truth(spark, lake_config, caplog):
+    root = lake_config.lake.root
+    market = ["--region", "north", "--brand", "alpha"]
+    for job in ("evaluate-email", "evaluate-push"):
+        assert main([job, "--set", f"lake.root={root}", "--date", "2026-03-01", *market]) == 0
+    assert main(["evaluate-affinity", "--set", f"lake.root={root}", "--date", "2026-03-01"]) == 0
+    rows = Lake(spark, lake_config).read("ops.job_runs").collect()
+    assert {r.job for r in rows} == {"evaluate-email", "evaluate-push", "evaluate-affinity"}
+    assert {r.status for r in rows} == {"skipped"}
+    assert all("not a generated world" in r.message for r in rows)

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from sendopt.channels.email.decide import hard_rules
 from sendopt.channels.email.jobs import market_features
+from sendopt.evaluation import without_truth
 from sendopt.lake.tables.email import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
 from sendopt.models import tracking
 from sendopt.observability import stage
@@ -121,6 +122,8 @@ def format_table(rows: list, region: str, brand: str, date) -> str:
 
 
 def run_evaluate_email(ctx) -> None:
+    if without_truth(ctx, "evaluate-email"):
+        return
     lake, email = ctx.lake, ctx.config.email
     decisions = lake.read(EMAIL_FREQUENCY).where(
         (F.col("decision_date") == F.lit(ctx.run_date)) & (F.col("region") == ctx.region)

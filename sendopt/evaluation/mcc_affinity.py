@@ -17,6 +17,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from sendopt.evaluation import without_truth
 from sendopt.lake.tables.push import MCC_AFFINITY
 
 TRUTH = "truth.mcc_pairs"
@@ -106,6 +107,8 @@ def _pct(x) -> str:
 
 
 def run_evaluate_affinity(ctx) -> None:
+    if without_truth(ctx, "evaluate-affinity", TRUTH):
+        return
     cfg, lake = ctx.config.affinity, ctx.lake
     affinity = lake.read(MCC_AFFINITY).where(F.col("run_date") == F.lit(ctx.run_date))
     if ctx.region:

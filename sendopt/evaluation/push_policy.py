@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from sendopt.channels.push.jobs import best_pairs
 from sendopt.channels.push.send_time import send_hours
 from sendopt.errors import SendoptError
+from sendopt.evaluation import without_truth
 from sendopt.geo import haversine_km
 from sendopt.lake.tables.push import PUSH_NOTIFICATIONS, PUSH_POLICY_EVALUATION
 from sendopt.observability import stage
@@ -88,6 +89,8 @@ def policy_table(evaluated: DataFrame, strategies: list[str]) -> list[dict]:
 
 
 def run_evaluate_push(ctx) -> None:
+    if without_truth(ctx, "evaluate-push"):
+        return
     cfg, world, d = ctx.config.push, world_from(ctx.config), ctx.run_date
     if not ctx.lake.exists(PUSH_NOTIFICATIONS):
         raise SendoptError(f"evaluate-push: {PUSH_NOTIFICATIONS.full_name} does not exist; run decide-push first")
