@@ -209,7 +209,7 @@ class WorldConfig(_Frozen):
     users: int = Field(5_000, ge=10)
     days: int = Field(90, ge=7)
     start_date: dt.date = dt.date(2026, 1, 1)
-    exploration_share: float = Field(0.1, ge=0.0, le=1.0)
+    exploration_share: float = Field(0.25, ge=0.0, le=1.0)
     users_per_partition: int = Field(50_000, ge=100, description="Spark partitions of the generator")
     new_user_share: float = Field(0.15, ge=0, le=1, description="users who sign up inside the window")
     regions: dict[str, RegionBehaviour] = Field(
