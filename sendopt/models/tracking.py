@@ -57,8 +57,12 @@ def configure(config: SendoptConfig):
     mlflow.set_registry_uri(config.mlflow.registry_uri or tracking)
     experiment = mlflow.get_experiment_by_name(config.mlflow.experiment)
     if experiment is None:
-        return mlflow.create_experiment(config.mlflow.experiment, artifact_location=artifacts)
-    return experiment.experiment_id
+        experiment_id = mlflow.create_experiment(config.mlflow.experiment, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    # runs (and their logged models) go to this experiment — not to "Default", whose artifacts live in ./mlruns
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
 
 
 def model_name(config: SendoptConfig, channel: str, kind: str, region: str, brand: str) -> str:
