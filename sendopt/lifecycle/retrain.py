@@ -41,10 +41,10 @@ class CycleResult:
     metrics: dict[str, dict] = field(default_factory=dict)  # role → metric dict
 
 
-def holdout_evaluation(channel: LifecycleChannel, model: ResponseModel, model_text: str, holdout: DataFrame,
-                       config) -> dict[str, float]:
-    """Score ``holdout`` with a model text; the gate's metric dict (evaluation + value-bin rates)."""
-    scored = channel.with_value(model.score(holdout, model_text), config).cache()
+def holdout_evaluation(channel: LifecycleChannel, model: ResponseModel, registered: tracking.RegisteredModel,
+                       holdout: DataFrame, config) -> dict[str, float]:
+    """Score ``holdout`` with a model version (its tags carry any scoring head); the gate's metric dict."""
+    scored = channel.with_value(model.score(holdout, registered), config).cache()
     try:
         evaluation = model.evaluate(scored)
         rates = group_rates(value_bins(scored, "net_value", config.lifecycle.retrain.gate.value_bins), "value_bin")
@@ -92,12 +92,13 @@ def retrain_market(ctx, channel: LifecycleChannel) -> CycleResult:
         with stage(ctx.spark, ctx.log, "retrain: challenger", model=name, champion=before):
             challenger = channel.fit_challenger(ctx)
         with stage(ctx.spark, ctx.log, "retrain: holdout evaluation", model=name, holdout_from=challenger.holdout_from):
-            cand = holdout_evaluation(channel, model, challenger.report.result.model_str, challenger.holdout,
-                                      ctx.config)
+            unregistered = tracking.RegisteredModel(name, tracking.CHALLENGER, "",
+                                                    challenger.report.result.model_str, dict(challenger.report.tags))
+            cand = holdout_evaluation(channel, model, unregistered, challenger.holdout, ctx.config)
             champ, champion = None, None
             if before is not None:
                 champion = tracking.load_model(name, before)
-                champ = holdout_evaluation(channel, model, champion.model_text, challenger.holdout, ctx.config)
+                champ = holdout_evaluation(channel, model, champion, challenger.holdout, ctx.config)
         result = gate(cand, champ, ctx.config.lifecycle.retrain.gate)
         version = model.log_and_register(challenger.report, ctx.run_id, ctx.run_date, dict(ctx.lake.inputs),
                                          {**challenger.params, "lifecycle_cycle": ctx.run_id})
