@@ -24,6 +24,7 @@ import time
 
 from pyspark.sql import functions as F
 
+from benchmarks.common import copy_week_decisions
 from sendopt.channels.email.decide import hard_rules
 from sendopt.channels.email.jobs import market_features
 from sendopt.config import ConfigLoader
@@ -81,17 +82,6 @@ def apply_arms(spark, base: list[str], date: dt.date) -> dict:
     return mix
 
 
-def copy_decisions(spark, base: list[str], day0: dt.date, days: int) -> None:
-    config = ConfigLoader("local", overrides=base).load(REGION, BRAND)
-    lake = Lake(spark, config)
-    src = lake.read(EMAIL_FREQUENCY).where(F.col("decision_date") == F.lit(day0)).cache()
-    for i in range(1, days):
-        d = day0 + dt.timedelta(days=i)
-        lake.write(src.withColumn("decision_date", F.lit(d)).select(*EMAIL_FREQUENCY.column_names), EMAIL_FREQUENCY,
-                   mode="replace", where={"decision_date": d, "region": REGION, "brand": BRAND})
-    src.unpersist()
-
-
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks ab_world")
     p.add_argument("--users", type=int, default=6000)
@@ -132,7 +122,8 @@ def main(argv: list[str]) -> int:
             r = truth[policy]
             print(f"  truth {day0} {policy:6}: net value {r.net_value_per_user:.3f}, revenue {r.revenue_per_user:.3f}, "
                   f"unsubscribe {100 * r.unsubscribe_rate:.3f}% per user-week", flush=True)
-        copy_decisions(spark, base, day0, 7)
+        copy_week_decisions(Lake(spark, ConfigLoader("local", overrides=base).load(REGION, BRAND)), day0, 7,
+                            REGION, BRAND)
         for i in range(7):
             job("simulate-outcomes", base, spark, day0 + dt.timedelta(days=i), market=False)
     end = start + dt.timedelta(days=7 * args.weeks - 1)

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 from pyspark.sql import functions as F
 
+from benchmarks.common import copy_week_decisions
 from sendopt.channels.email.decide import decide, with_run_columns
 from sendopt.channels.email.jobs import market_features
 from sendopt.channels.email.model import EmailResponseModel
@@ -81,16 +82,6 @@ def frozen_decisions(spark, base: list[str], date: dt.date) -> None:
                where={"decision_date": date, "region": REGION, "brand": BRAND})
 
 
-def copy_decisions(lake: Lake, day0: dt.date, days: int) -> None:
-    """The week's decision (made on its first day) stays in force for its other days."""
-    src = lake.read(EMAIL_FREQUENCY).where(F.col("decision_date") == F.lit(day0)).cache()
-    for i in range(1, days):
-        d = day0 + dt.timedelta(days=i)
-        lake.write(src.withColumn("decision_date", F.lit(d)).select(*EMAIL_FREQUENCY.column_names), EMAIL_FREQUENCY,
-                   mode="replace", where={"decision_date": d, "region": REGION, "brand": BRAND})
-    src.unpersist()
-
-
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="benchmarks drift")
     p.add_argument("--users", type=int, default=3000)
@@ -146,7 +137,7 @@ def main(argv: list[str]) -> int:
         live = published_value(lake, day0)
         champion = lake.read(EMAIL_FREQUENCY).where(F.col("decision_date") == F.lit(day0)).select(
             "model_version").first()[0]  # one value
-        copy_decisions(lake, day0, 7)
+        copy_week_decisions(lake, day0, 7, REGION, BRAND)
         for i in range(7):
             job("simulate-outcomes", base, spark, day0 + dt.timedelta(days=i), market=False)
         weeks.append((w + 1, day0, champion, live, frozen))

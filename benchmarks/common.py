@@ -54,3 +54,19 @@ def measured(spark):
         peak.join()
         out["py_rss_mb"] = peak.py_rss_mb
         out["jvm_heap_mb"] = peak.jvm_heap_mb
+
+
+def copy_week_decisions(lake, day0, days: int, region: str, brand: str) -> None:
+    """A week's email decision (made on its first day) stays in force for its other days."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    from sendopt.lake.tables.email import EMAIL_FREQUENCY
+
+    src = lake.read(EMAIL_FREQUENCY).where(F.col("decision_date") == F.lit(day0)).cache()
+    for i in range(1, days):
+        d = day0 + dt.timedelta(days=i)
+        lake.write(src.withColumn("decision_date", F.lit(d)).select(*EMAIL_FREQUENCY.column_names), EMAIL_FREQUENCY,
+                   mode="replace", where={"decision_date": d, "region": region, "brand": brand})
+    src.unpersist()
