@@ -61,11 +61,12 @@ JOBS: dict[str, JobDef] = {
 }
 
 #: Pipelines: a name for a sequence of jobs run in one Spark session.
-EMAIL_DAILY = ("build-features", "ensure-models", "decide-email", "evaluate-email")
-PUSH_DAILY = ("mcc-affinity", "decide-push", "evaluate-push")
+#: validate-raw first: it records the raw versions that passed, which later jobs then read without re-checking.
+EMAIL_DAILY = ("validate-raw", "build-features", "ensure-models", "decide-email", "evaluate-email")
+PUSH_DAILY = ("validate-raw", "mcc-affinity", "decide-push", "evaluate-push")
 PIPELINES: dict[str, tuple[str, ...]] = {
     # the production day: monitors first (a trigger retrains before deciding), then both channels decide
-    "daily": ("build-features", "mcc-affinity", "monitor", "retrain-if-triggered", "ensure-models", "ab-assign",
+    "daily": ("validate-raw", "build-features", "mcc-affinity", "monitor", "retrain-if-triggered", "ensure-models", "ab-assign",
               "decide-email", "decide-push", "evaluate-email", "evaluate-push"),
     "email-daily": EMAIL_DAILY,
     "push-daily": PUSH_DAILY,

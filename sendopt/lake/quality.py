@@ -10,6 +10,13 @@ replaced, so a re-run is idempotent). Jobs read raw data through
 pass — so for every table, raw = clean + quarantined, and no row is dropped
 without a recorded reason.
 
+Validating costs a shuffle per rule family (duplicate keys, unknown users) over
+the whole table, so it should run once per table version, not in every job:
+``validate-raw`` records each version it checked in ``ops.raw_validations``,
+and :func:`read_clean` reads a version that passed with no failed row as it
+is. Any other version (appended since, or with quarantined rows) is validated
+on read as before.
+
 Schema is checked first and is not a row rule: a missing table, a missing or
 retyped column stops the job with a message naming the table and columns;
 a new upstream column is a warning and is ignored.
@@ -44,6 +51,7 @@ from sendopt.lake.tables.world import CHECKS, RawChecks
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine.raw_rows"
+VALIDATIONS = "ops.raw_validations"
 CUSTOMERS = "raw.customers"
 MCC_CODES = "reference.mcc_codes"
 RULES = (
@@ -188,9 +196,73 @@ class _References:
         )
 
 
+def _reference_versions(lake) -> dict[str, int | None]:
+    return {name: lake.version(name) for name in (CUSTOMERS, MCC_CODES)}
+
+
+def passed_version(lake, table: str, run_date: dt.date) -> int | None:
+    """The latest version of ``table`` if ``validate-raw`` passed it with no failed row, against the current
+    customers and MCC codes, for a run date no later than ``run_date`` (later dates only widen the
+    future-timestamp bound); else None."""
+    if not lake.exists(VALIDATIONS):
+        return None
+    version, refs = lake.version(table), _reference_versions(lake)
+    passes = (
+        lake.read(VALIDATIONS)
+        .where((F.col("source_table") == table) & (F.col("table_version") == version)
+               & (F.col("run_date") <= F.lit(run_date)) & (F.col("flagged") == 0))
+        .select("customers_version", "mcc_codes_version")
+        .collect()  # one row per validate-raw run of this version: a handful
+    )
+    ok = any(r.customers_version == refs[CUSTOMERS] and r.mcc_codes_version == refs[MCC_CODES] for r in passes)
+    return version if ok else None
+
+
 def read_clean(lake, table: str, run_date: dt.date) -> DataFrame:
     """The rows of raw ``table`` that pass validation — what every job should read."""
+    version = passed_version(lake, table, run_date)
+    if version is not None:
+        log.info("stage=read-clean table=%s version=%s rules=skipped (validate-raw passed this version)",
+                 table, version)
+        return conform_schema(CATALOG.get(table), lake.read(table, version=version))
     return _References(lake, run_date).validate(table).clean
+
+
+def _record_validations(lake, run_id: str, run_date: dt.date, tables: list[str], report: dict[str, dict],
+                        refs: dict[str, int | None], validated_at: dt.datetime) -> None:
+    rows = [
+        (t, lake.inputs[t], refs[CUSTOMERS], refs[MCC_CODES], sum(report[t].values()),
+         sum(n for rule, n in report[t].items() if rule != "clean"), run_id, validated_at, run_date)
+        for t in tables
+    ]  # one row per raw table
+    spec = CATALOG.get(VALIDATIONS)
+    records = lake.spark.createDataFrame(rows, spec.schema)
+    lake.write(records, spec, mode="replace", where={"run_date": [run_date], "source_table": tables})
+
+
+class CleanReader:
+    """``read(table)``: :func:`read_clean` for several raw tables of one run. Clean customers and MCC codes
+    are validated once and shared by every table's checks; each table's plan is built once. ``release()``
+    unpersists the shared references when the run is done with them."""
+
+    def __init__(self, lake, run_date: dt.date) -> None:
+        self._refs = _References(lake, run_date)
+        self._clean: dict[str, DataFrame] = {}
+
+    def __call__(self, table: str) -> DataFrame:
+        if table not in self._clean:
+            self._clean[table] = self._refs.validate(table).clean
+        return self._clean[table]
+
+    def release(self) -> None:
+        for df in (self._refs._customers, self._refs._codes):
+            if df is not None:
+                df.unpersist()
+
+
+def read_clean_many(lake, run_date: dt.date) -> CleanReader:
+    """A :class:`CleanReader`: the validated rows of any raw table, with shared validation references."""
+    return CleanReader(lake, run_date)
 
 
 def require_tables(lake, tables: list[str]) -> None:
@@ -213,6 +285,7 @@ def quarantine_raw(lake, run_id: str, run_date: dt.date, tables: list[str] | Non
     """
     tables = tables or raw_tables()
     require_tables(lake, [*tables, MCC_CODES])
+    ref_versions = _reference_versions(lake)
     refs = _References(lake, run_date)
     validations = [refs.validate(t) for t in tables]  # every schema is checked here, before any write
     detected_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -231,7 +304,8 @@ def quarantine_raw(lake, run_id: str, run_date: dt.date, tables: list[str] | Non
             report[row["source_table"]][row["rule"]] = row["count"]
     for table in tables:
         bad = report[table]
-        report[table] = {"clean": lake.read(table).count() - sum(bad.values()), **bad}
+        report[table] = {"clean": lake.read(table, version=lake.inputs[table]).count() - sum(bad.values()), **bad}
         level = logging.WARNING if bad else logging.INFO
         log.log(level, "validated %s: %d clean, quarantined %s", table, report[table]["clean"], bad or "none")
+    _record_validations(lake, run_id, run_date, tables, report, ref_versions, detected_at)
     return report

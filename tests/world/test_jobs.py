@@ -41,6 +41,20 @@ def test_validate_raw_quarantines_nothing_in_a_generated_world(tiny, spark):
     assert quality.read_clean(lake, "raw.orders", dt.date(2026, 1, 21)).count() == lake.read("raw.orders").count()
 
 
+def test_read_clean_trusts_only_a_version_validate_raw_passed(tiny, spark):
+    args, config = tiny
+    lake = Lake(spark, config)
+    run_date = dt.date(2026, 1, 21)
+    assert main(["validate-raw", *args, "--date", str(run_date)]) == 0
+    assert quality.passed_version(lake, "raw.orders", run_date) == lake.version("raw.orders")
+    # an earlier run date has a stricter future-timestamp bound than the one validated
+    assert quality.passed_version(lake, "raw.orders", run_date - dt.timedelta(days=1)) is None
+    before = lake.read("raw.orders").count()
+    lake.write(lake.read("raw.orders").limit(1), "raw.orders", mode="append")  # a duplicate key, unvalidated
+    assert quality.passed_version(lake, "raw.orders", run_date) is None
+    assert quality.read_clean(lake, "raw.orders", run_date).count() == before  # the rules ran again
+
+
 def test_validate_raw_stops_on_a_missing_table(tmp_path, capsys):
     assert main(["validate-raw", "--set", f"lake.root={tmp_path}"]) != 0
     assert "raw.customers" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Operational tables: the run ledger."""
+"""Operational tables: the run ledger and the record of validated raw-table versions."""
 from sendopt.lake.spec import TableSpec, col
 
 JOB_RUNS = TableSpec(
@@ -25,4 +25,25 @@ JOB_RUNS = TableSpec(
     partition_by=("run_date",),
 )
 
-TABLES = [JOB_RUNS]
+RAW_VALIDATIONS = TableSpec(
+    "ops",
+    "raw_validations",
+    description="One row per raw table and validate-raw run: the exact versions validated and how many rows "
+    "failed. A version that passed with no failed row is read as-is by later jobs (rules not re-applied).",
+    columns=(
+        col("source_table", "string", "Raw table validated, e.g. raw.orders", nullable=False),
+        col("table_version", "long", "Delta version of the raw table that was validated", nullable=False),
+        col("customers_version", "long", "Version of raw.customers the user rules checked against"),
+        col("mcc_codes_version", "long", "Version of reference.mcc_codes the MCC rule checked against"),
+        col("rows", "long", "Rows in that version", nullable=False),
+        col("flagged", "long", "Rows quarantined (any rule)", nullable=False),
+        col("run_id", "string", "validate-raw run", nullable=False),
+        col("validated_at", "timestamp", "When (UTC)", nullable=False),
+        col("run_date", "date", "Business date validated: its end bounds the future_timestamp rule (partition)",
+            nullable=False),
+    ),
+    keys=("run_date", "source_table", "table_version"),
+    partition_by=("run_date", "source_table"),
+)
+
+TABLES = [JOB_RUNS, RAW_VALIDATIONS]
