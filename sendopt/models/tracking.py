@@ -41,6 +41,11 @@ class RegisteredModel:
     tags: dict[str, str]
 
 
+def model_text_of(model: str | RegisteredModel) -> str:
+    """The booster text of a registered version, or ``model`` itself when it already is one."""
+    return model.model_text if isinstance(model, RegisteredModel) else model
+
+
 def configure(config: SendoptConfig):
     """Point MLflow at the configured (or embedded SQLite) store; return the experiment id."""
     import mlflow

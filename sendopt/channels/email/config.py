@@ -31,6 +31,8 @@ class TrainingConfig(_Frozen):
     k_effect_smoothness: float = Field(30.0, ge=0, description="penalty on second differences of the head's "
                                        "curve over k (in rows); large = straight lines")
     select_features: bool = True
+    selection_rows: int = Field(300_000, ge=1000, description="training rows of the importance pilot fit "
+                                "(feature trimming); the full fit then runs once, on the kept features")
     seed: int = 42
 
 

@@ -28,7 +28,7 @@ from sendopt.models.dose_response import DoseResponse, compose, fit_dose_respons
 from sendopt.models.response import ResponseModel
 from sendopt.models.scoring import score as score_booster
 from sendopt.models.spec import TrainResult, TrainSpec
-from sendopt.models.tracking import RegisteredModel
+from sendopt.models.tracking import RegisteredModel, model_text_of
 
 #: Features that describe consent, not behaviour: hard rules use them, the model must not.
 NOT_MODEL_INPUTS = ("email_consent", "push_consent")
@@ -105,9 +105,8 @@ class EmailResponseModel(ResponseModel):
         if rows > training.k_effect_max_rows:
             randomized = randomized.sample(False, training.k_effect_max_rows / rows, training.seed).limit(
                 training.k_effect_max_rows)
-        raw_cols = [f"_raw_{o}" for o in self.outcomes]
-        at_anchor = randomized.withColumn("_t", F.col("k")).withColumn("k", F.lit(float(anchor)))
-        scored = score_booster(at_anchor, result.model_str, None, out_cols=raw_cols, output="raw")
+        raw_cols = self._raw_cols
+        scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")), result.model_str, anchor)
         sample = scored.select(*raw_cols, "_t", self.label_col, self.weight_col).toPandas()  # bounded above
         head = fit_dose_response(
             sample[raw_cols].to_numpy(), sample["_t"].to_numpy(), sample[self.label_col].to_numpy(),
@@ -118,27 +117,32 @@ class EmailResponseModel(ResponseModel):
         )
         return head
 
+    @property
+    def _raw_cols(self) -> list[str]:
+        return [f"_raw_{o}" for o in self.outcomes]
+
+    def _raw_at_anchor(self, df: DataFrame, model: str | RegisteredModel, anchor: float,
+                       features: Sequence[str] | None = None) -> DataFrame:
+        """``df`` (k dropped) plus the booster's raw logits at k = ``anchor`` in ``_raw_<outcome>``."""
+        base = df.drop("k") if "k" in df.columns else df
+        raw = score_booster(base.withColumn("k", F.lit(float(anchor))), model_text_of(model),
+                            list(features) if features else None, out_cols=self._raw_cols, output="raw")
+        return raw.drop("k")
+
     def score(self, df: DataFrame, model: str | RegisteredModel, features: Sequence[str] | None = None):
         head = self.head_for(model)
         if head is None:
             return super().score(df, model, features)
-        text = model.model_text if isinstance(model, RegisteredModel) else model
-        raw_cols = [f"_raw_{o}" for o in self.outcomes]
-        at_anchor = df.withColumn("_t", F.col("k")).withColumn("k", F.lit(head.anchor))
-        raw = score_booster(at_anchor, text, list(features) if features else None, out_cols=raw_cols, output="raw")
-        out = compose(raw, raw_cols, "_t", head, self.prob_cols)
-        return out.drop(*raw_cols, "k").withColumnRenamed("_t", "k").select(*df.columns, *self.prob_cols)
+        raw = self._raw_at_anchor(df.withColumn("_t", F.col("k")), model, head.anchor, features)
+        out = compose(raw, self._raw_cols, "_t", head, self.prob_cols)
+        return out.drop(*self._raw_cols).withColumnRenamed("_t", "k").select(*df.columns, *self.prob_cols)
 
     def score_treatments(self, df: DataFrame, model: str | RegisteredModel, levels: Sequence[float]):
         """With a head, the booster runs once per customer (at the anchor), not once per level."""
         head = self.head_for(model)
         if head is None:
             return super().score_treatments(df, model, levels)
-        text = model.model_text if isinstance(model, RegisteredModel) else model
-        raw_cols = [f"_raw_{o}" for o in self.outcomes]
-        base = df.drop("k") if "k" in df.columns else df
-        raw = score_booster(base.withColumn("k", F.lit(head.anchor)), text, None, out_cols=raw_cols,
-                            output="raw").drop("k")
+        raw = self._raw_at_anchor(df, model, head.anchor)
         levels_df = df.sparkSession.createDataFrame([(float(v),) for v in levels], "k double")
-        out = compose(raw.crossJoin(F.broadcast(levels_df)), raw_cols, "k", head, self.prob_cols)
-        return out.drop(*raw_cols)
+        out = compose(raw.crossJoin(F.broadcast(levels_df)), self._raw_cols, "k", head, self.prob_cols)
+        return out.drop(*self._raw_cols)

@@ -101,17 +101,14 @@ def fit_market(ctx) -> FittedMarket:
     features, dropped = model.candidate_features(), {}
     if training.select_features:
         features, dropped = correlation_prune(train_df, features, ctx.config.features.correlation_threshold)
-    with stage(ctx.spark, ctx.log, "train-email: fit", region=ctx.region, brand=ctx.brand):
+        with stage(ctx.spark, ctx.log, "train-email: importance pilot", rows=training.selection_rows):
+            names, gains = model.pilot_gains(ctx.spark, train_df, valid_df, features, training.selection_rows)
+        kept, trimmed = importance_trim(names, gains, ctx.config.features.min_importance_share,
+                                        protected=(model.treatment,))
+        dropped.update(trimmed)
+        features = [f for f in kept if f != model.treatment]
+    with stage(ctx.spark, ctx.log, "train-email: fit", region=ctx.region, brand=ctx.brand, features=len(features)):
         result, valid_eval = model.fit(ctx.spark, train_df, valid_df, features)
-    if training.select_features:
-        gains = result.booster.feature_importance("gain").tolist()
-        kept, trimmed = importance_trim(result.booster.feature_name(), gains,
-                                        ctx.config.features.min_importance_share, protected=(model.treatment,))
-        if trimmed:
-            dropped.update(trimmed)
-            features = [f for f in kept if f != model.treatment]
-            with stage(ctx.spark, ctx.log, "train-email: refit on trimmed features", kept=len(features)):
-                result, valid_eval = model.fit(ctx.spark, train_df, valid_df, features)
 
     with stage(ctx.spark, ctx.log, "train-email: reference stats"):
         reference = model.reference(train_df, model.model_features(features))
