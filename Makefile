@@ -31,7 +31,7 @@ lint: venv
 	$(VENV)/bin/ruff check sendopt jobs tests benchmarks
 
 unit: venv check-java
-	$(SPARK_ENV) $(VENV)/bin/pytest -q tests
+	$(SPARK_ENV) $(VENV)/bin/pytest -q --durations=15 tests
 
 test: lint unit
 
