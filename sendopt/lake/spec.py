@@ -69,6 +69,20 @@ def col(name: str, type: str, description: str, nullable: bool = True, unit: str
     return Column(name, type, description, nullable, unit)
 
 
+def market_columns(detail: str = "") -> tuple[Column, Column]:
+    """``region`` and ``brand`` as every per-market table declares them (``detail``: e.g. "partition")."""
+    note = f" ({detail})" if detail else ""
+    return (col("region", "string", f"Market region{note}", nullable=False),
+            col("brand", "string", f"Brand{note}", nullable=False))
+
+
+#: Which run wrote a row, and under which configuration.
+RUN_COLUMNS = (
+    col("run_id", "string", "Job run that wrote the row", nullable=False),
+    col("config_hash", "string", "Config hash of that run", nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class TableSpec:
     layer: str

@@ -1,5 +1,5 @@
 """Cross-channel contact history: every channel records whom it contacted, the cooldown rules read it."""
-from sendopt.lake.spec import TableSpec, col
+from sendopt.lake.spec import TableSpec, col, market_columns
 
 CONTACT_HISTORY = TableSpec(
     "decisions",
@@ -11,8 +11,7 @@ CONTACT_HISTORY = TableSpec(
         col("channel", "string", "push | email | ... (partition)", nullable=False),
         col("contact_date", "date", "Business date of the contact (partition)", nullable=False),
         col("user_id", "string", "Customer contacted", nullable=False),
-        col("region", "string", "Market region (partition)", nullable=False),
-        col("brand", "string", "Brand (partition)", nullable=False),
+        *market_columns("partition"),
         col("contact_ts", "timestamp", "Planned contact time (UTC)", nullable=False),
         col("contact_hour", "int", "Hour of the contact", unit="hour (0-23, UTC)"),
         col("campaign", "string", "Campaign or strategy, e.g. mcc_affinity"),

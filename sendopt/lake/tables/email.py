@@ -1,5 +1,5 @@
 """Gold layer of the email channel: frequency decisions and their evaluation."""
-from sendopt.lake.spec import TableSpec, col
+from sendopt.lake.spec import RUN_COLUMNS, TableSpec, col, market_columns
 
 EMAIL_FREQUENCY = TableSpec(
     "decisions",
@@ -9,8 +9,7 @@ EMAIL_FREQUENCY = TableSpec(
     columns=(
         col("user_id", "string", "Pseudonymous customer id", nullable=False),
         col("decision_date", "date", "Business date of the decision (partition)", nullable=False),
-        col("region", "string", "Market region (partition)", nullable=False),
-        col("brand", "string", "Brand (partition)", nullable=False),
+        *market_columns("partition"),
         col("p_purchase", "double", "Model P(purchase) at emails_per_week", unit="probability"),
         col("p_unsubscribe", "double", "Model P(unsubscribe) at emails_per_week", unit="probability"),
         col("p_no_action", "double", "Model P(no action) at emails_per_week", unit="probability"),
@@ -28,8 +27,7 @@ EMAIL_FREQUENCY = TableSpec(
         col("rule", "string", "Hard rule that capped the frequency, null if none"),
         col("model_name", "string", "Registered model used"),
         col("model_version", "string", "Registered model version used (champion)"),
-        col("run_id", "string", "Job run that wrote the row", nullable=False),
-        col("config_hash", "string", "Config hash of that run", nullable=False),
+        *RUN_COLUMNS,
     ),
     keys=("user_id", "decision_date", "region", "brand"),
     partition_by=("decision_date", "region", "brand"),
@@ -42,8 +40,7 @@ EMAIL_POLICY_EVALUATION = TableSpec(
     "world's ground truth (only on generated worlds).",
     columns=(
         col("decision_date", "date", "Decision date evaluated", nullable=False),
-        col("region", "string", "Market region", nullable=False),
-        col("brand", "string", "Brand", nullable=False),
+        *market_columns(),
         col("policy", "string", "Policy evaluated", nullable=False),
         col("users", "long", "Users evaluated"),
         col("net_value_per_user", "double", "True expected net value per user-week", unit="currency"),

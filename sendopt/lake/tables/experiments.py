@@ -1,14 +1,8 @@
 """Backtests and A/B experiments of decision policies (docs/lifecycle.md)."""
-from sendopt.lake.spec import TableSpec, col
+from sendopt.lake.spec import RUN_COLUMNS, TableSpec, col, market_columns
 
-_MARKET = (
-    col("region", "string", "Market region", nullable=False),
-    col("brand", "string", "Brand", nullable=False),
-)
-_RUN = (
-    col("run_id", "string", "Job run that wrote the row", nullable=False),
-    col("config_hash", "string", "Config hash of that run", nullable=False),
-)
+_MARKET = market_columns()
+_RUN = RUN_COLUMNS
 
 AB_ASSIGNMENTS = TableSpec(
     "experiments",

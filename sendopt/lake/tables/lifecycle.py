@@ -1,14 +1,8 @@
 """Model lifecycle tables: the retraining cycles' evaluations and the daily monitors."""
-from sendopt.lake.spec import TableSpec, col
+from sendopt.lake.spec import RUN_COLUMNS, TableSpec, col, market_columns
 
-_MARKET = (
-    col("region", "string", "Market region (partition of monitoring tables)", nullable=False),
-    col("brand", "string", "Brand (partition of monitoring tables)", nullable=False),
-)
-_RUN = (
-    col("run_id", "string", "Job run that wrote the row", nullable=False),
-    col("config_hash", "string", "Config hash of that run", nullable=False),
-)
+_MARKET = market_columns("partition of monitoring tables")
+_RUN = RUN_COLUMNS
 
 MODEL_EVALUATIONS = TableSpec(
     "ops",
