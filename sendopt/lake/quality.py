@@ -200,32 +200,53 @@ def _reference_versions(lake) -> dict[str, int | None]:
     return {name: lake.version(name) for name in (CUSTOMERS, MCC_CODES)}
 
 
+#: Delta operations that rewrite files but never rows: a version after one of them holds the validated rows.
+_SAME_ROWS = frozenset({"OPTIMIZE"})
+
+
+def _rows_unchanged(lake, table: str, since: int, current: int) -> bool:
+    """True when every commit of ``table`` after version ``since`` up to ``current`` is a compaction."""
+    if since == current:
+        return True
+    operations = {h.get("version"): h.get("operation") for h in lake.history(table, limit=current - since)}
+    return all(operations.get(v) in _SAME_ROWS for v in range(since + 1, current + 1))
+
+
 def passed_version(lake, table: str, run_date: dt.date) -> int | None:
     """The latest version of ``table`` if ``validate-raw`` passed it with no failed row, against the current
     customers and MCC codes, for a run date no later than ``run_date`` (later dates only widen the
-    future-timestamp bound); else None."""
+    future-timestamp bound); else None. Versions that only compacted files since count as the same."""
     if not lake.exists(VALIDATIONS):
         return None
     version, refs = lake.version(table), _reference_versions(lake)
     passes = (
         lake.read(VALIDATIONS)
-        .where((F.col("source_table") == table) & (F.col("table_version") == version)
+        .where((F.col("source_table") == table) & (F.col("table_version") <= version)
                & (F.col("run_date") <= F.lit(run_date)) & (F.col("flagged") == 0))
-        .select("customers_version", "mcc_codes_version")
-        .collect()  # one row per validate-raw run of this version: a handful
+        .select("table_version", "customers_version", "mcc_codes_version")
+        .collect()  # one row per validate-raw run of this table: a handful
     )
-    ok = any(r.customers_version == refs[CUSTOMERS] and r.mcc_codes_version == refs[MCC_CODES] for r in passes)
-    return version if ok else None
+    for r in sorted(passes, key=lambda r: r.table_version, reverse=True):
+        same = [(table, r.table_version, version), (CUSTOMERS, r.customers_version, refs[CUSTOMERS]),
+                (MCC_CODES, r.mcc_codes_version, refs[MCC_CODES])]
+        if all(then == now or (then is not None and now is not None and _rows_unchanged(lake, t, then, now))
+               for t, then, now in same):
+            return version
+    return None
 
 
 def read_clean(lake, table: str, run_date: dt.date) -> DataFrame:
     """The rows of raw ``table`` that pass validation — what every job should read."""
+    return _clean_rows(lake, table, run_date, _References(lake, run_date))
+
+
+def _clean_rows(lake, table: str, run_date: dt.date, refs: _References) -> DataFrame:
     version = passed_version(lake, table, run_date)
     if version is not None:
         log.info("stage=read-clean table=%s version=%s rules=skipped (validate-raw passed this version)",
                  table, version)
         return conform_schema(CATALOG.get(table), lake.read(table, version=version))
-    return _References(lake, run_date).validate(table).clean
+    return refs.validate(table).clean
 
 
 def _record_validations(lake, run_id: str, run_date: dt.date, tables: list[str], report: dict[str, dict],
@@ -241,17 +262,19 @@ def _record_validations(lake, run_id: str, run_date: dt.date, tables: list[str],
 
 
 class CleanReader:
-    """``read(table)``: :func:`read_clean` for several raw tables of one run. Clean customers and MCC codes
-    are validated once and shared by every table's checks; each table's plan is built once. ``release()``
-    unpersists the shared references when the run is done with them."""
+    """``read(table)``: :func:`read_clean` for several raw tables of one run. A version ``validate-raw``
+    passed is read as it is; otherwise the rules run, with clean customers and MCC codes validated once and
+    shared by every table's checks. Each table's plan is built once. ``release()`` unpersists the shared
+    references when the run is done with them."""
 
     def __init__(self, lake, run_date: dt.date) -> None:
+        self._lake, self._run_date = lake, run_date
         self._refs = _References(lake, run_date)
         self._clean: dict[str, DataFrame] = {}
 
     def __call__(self, table: str) -> DataFrame:
         if table not in self._clean:
-            self._clean[table] = self._refs.validate(table).clean
+            self._clean[table] = _clean_rows(self._lake, table, self._run_date, self._refs)
         return self._clean[table]
 
     def release(self) -> None:

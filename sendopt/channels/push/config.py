@@ -6,7 +6,7 @@ entry under ``push.strategies`` naming its class path.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,6 +44,24 @@ class ConciliationConfig(_Frozen):
     salt: str = "push-conciliation-v1"
 
 
+class CalibrationConfig(_Frozen):
+    """Click model of a (user, store) pair fitted on the push log, so strategies compare on one scale.
+
+    Every logged push of the last ``days`` days is replayed through every strategy as of its day (which
+    stores would it have proposed, with which affinity); a logistic regression of click given open on each
+    strategy's affinity for the logged store and the store's distance gives P(click | open) of a candidate.
+    """
+
+    enabled: bool = Field(True, description="false: compare the heuristic scores (× posterior click rate)")
+    days: int = Field(14, ge=1, description="past days of logged pushes replayed through the strategies")
+    min_opens: int = Field(200, ge=1, description="fewer opened pushes in the replay → heuristic scores")
+    l2: float = Field(50.0, ge=0, description="ridge penalty pulling the slopes to prior_slope, in opened pushes")
+    prior_slope: float = Field(1.0, description="click logit per unit of a strategy's affinity before any data")
+    affinity_bins: int = Field(10, ge=1, description="affinities are binned to this many levels before the fit")
+    distance_bin_km: float = Field(2.0, gt=0, description="distance bin of the fit (km)")
+    distance_cap_km: float = Field(40.0, gt=0, description="distances beyond this count as this far")
+
+
 class ExplorationConfig(_Frozen):
     share: float = Field(0.05, ge=0, le=0.5, description="users who get a uniformly random available strategy")
     salt: str = "push-exploration-v1"
@@ -70,9 +88,14 @@ class PushConfig(_Frozen):
     fatigue_days: int = Field(14, ge=1, description="pushes of this many days count for fatigue")
     radius_km: float = Field(10.0, gt=0, description="stores farther than this from the user are not promoted")
     location_days: int = Field(56, ge=1, description="card payments of this many days locate the user")
+    location_sources: tuple[Literal["home", "card_median"], ...] = Field(
+        ("home", "card_median"), min_length=1,
+        description="where a user is, first available wins: registered home address, median card payment "
+                    "location; the region's store centre is the last resort")
     link: str = Field("https://app.example.com/s/{store_id}", description="deep link; {store_id} {merchant_id}")
     strategies: tuple[StrategyEntry, ...] = ()
     conciliation: ConciliationConfig = ConciliationConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     exploration: ExplorationConfig = ExplorationConfig()
     send_time: SendTimeConfig = SendTimeConfig()
     publish: PublishConfig = PublishConfig()

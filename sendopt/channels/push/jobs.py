@@ -10,12 +10,13 @@ from pyspark.sql import functions as F
 
 from sendopt.channels.contacts import recent_contacts, record_contacts
 from sendopt.channels.push import orchestrate as o
+from sendopt.channels.push.calibrate import fit_click_model
 from sendopt.channels.push.config import PushConfig
 from sendopt.channels.push.messages import render
 from sendopt.channels.push.publish import previous_push_share, sanity_checks
 from sendopt.channels.push.send_time import send_hours
 from sendopt.channels.push.strategies.base import PushInputs, load_strategies
-from sendopt.lake.quality import _References  # read_clean's validator, shared across tables
+from sendopt.lake.quality import read_clean_many
 from sendopt.lake.tables.push import PUSH_NOTIFICATIONS
 from sendopt.observability import stage
 
@@ -32,27 +33,9 @@ class Pairs:
     model_versions: str
 
 
-def clean_reader(lake, run_date: dt.date):
-    """``read(table)``: validated raw rows (``read_clean``'s rules); clean customers and MCC codes are
-    computed once per run and shared by every table's checks."""
-    refs, cache = _References(lake, run_date), {}
-
-    def read(table: str) -> DataFrame:
-        if table not in cache:
-            cache[table] = refs.validate(table).clean
-        return cache[table]
-
-    def release() -> None:  # the validator caches clean customers and codes
-        for df in (refs._customers, refs._codes):
-            if df is not None:
-                df.unpersist()
-    read.release = release
-    return read
-
-
 def best_pairs(spark, lake, run_date: dt.date, region: str, brand: str, cfg: PushConfig, log) -> Pairs:
     """Target → Audience → Filter → Score → best pair per user and strategy, for one market and date."""
-    read = clean_reader(lake, run_date)
+    read = read_clean_many(lake, run_date)  # validated raw rows; release() when done
     # local checkpoints cut the lineage of the validated reads: later plans stay small (the analyser of a
     # plan holding every validation tree ran out of heap in tests)
     stores = o.region_stores(read("raw.stores"), read("raw.merchants"), read("raw.promo_campaigns"), region,
@@ -60,27 +43,35 @@ def best_pairs(spark, lake, run_date: dt.date, region: str, brand: str, cfg: Pus
     users = o.market_users(read("raw.customers"), read("raw.consents"), read("raw.card_transactions"),
                            read("raw.stores"), region, brand, run_date, cfg).localCheckpoint()
     inputs = PushInputs(lake, run_date, region, brand, cfg, users, stores, read)
-    days = max(cfg.conciliation.history_days, cfg.fatigue_days, cfg.send_time.history_days,
+    days = max(cfg.conciliation.history_days, cfg.fatigue_days, cfg.send_time.history_days, cfg.calibration.days,
                cfg.cooldown_hours // 24 + cfg.period_days)
     pushes = read("raw.push_notifications").where(  # the market's push history the rules look at
         (F.col("region") == region) & (F.col("brand") == brand)
         & F.col("event_date").between(F.lit(run_date - dt.timedelta(days=days)), F.lit(run_date - dt.timedelta(days=1)))
     ).localCheckpoint()
+    strategies = load_strategies(cfg)
     with stage(spark, log, "decide-push: target + audience", region=region, brand=brand) as info:
-        candidates = o.audience(o.target(load_strategies(cfg), inputs), users).localCheckpoint()
+        candidates = o.audience(o.target(strategies, inputs), users).localCheckpoint()
         info.update(rows=candidates.count())
-    with stage(spark, log, "decide-push: filter + score", region=region, brand=brand) as info:
+    with stage(spark, log, "decide-push: filter", region=region, brand=brand) as info:
         contacts = recent_contacts(lake, run_date - dt.timedelta(days=cfg.cooldown_hours // 24 + cfg.period_days),
                                    run_date)
         this_slice = ((F.col("channel") == "push") & (F.col("contact_date") == F.lit(run_date))
                       & (F.col("region") == region) & (F.col("brand") == brand))
         blocked = o.cooldown_users(contacts.where(~this_slice), pushes, run_date, cfg).unionByName(
             o.fatigued_users(pushes, run_date, cfg))
-        best = o.best_per_strategy(o.score(o.filter_candidates(candidates, blocked, cfg), cfg)).localCheckpoint()
+        eligible = o.filter_candidates(candidates, blocked, cfg).localCheckpoint()
+        info.update(rows=eligible.count())
+    with stage(spark, log, "decide-push: calibration", region=region, brand=brand) as info:
+        model = fit_click_model(strategies, inputs, pushes, cfg, log)
+        info.update(model=model.version() if model else "none")
+    with stage(spark, log, "decide-push: score", region=region, brand=brand) as info:
+        best = o.best_per_strategy(o.score(eligible, cfg, model)).localCheckpoint()
         info.update(rows=best.count())
     read.release()
     notes = ";".join(f"{k}:{v}" for k, v in sorted(inputs.notes.items()))
-    return Pairs(users, best, pushes, f"score={SCORER}" + (f";{notes}" if notes else ""))
+    scorer = f"score={SCORER}" + (f";click={model.version()}" if model else "")
+    return Pairs(users, best, pushes, scorer + (f";{notes}" if notes else ""))
 
 
 def decide(spark, pairs: Pairs, run_date: dt.date, region: str, cfg: PushConfig, categories) -> DataFrame:

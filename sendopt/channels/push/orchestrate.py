@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.decide import uniform_hash
+from sendopt.channels.push.calibrate import ClickModel
 from sendopt.channels.push.config import PushConfig
 from sendopt.channels.push.strategies.base import CANDIDATE_COLUMNS, PushInputs, PushStrategy
 from sendopt.errors import SendoptError
@@ -26,9 +27,10 @@ def market_users(customers: DataFrame, consents: DataFrame, payments: DataFrame,
                  region: str, brand: str, run_date: dt.date, cfg: PushConfig) -> DataFrame:
     """(user_id, push_consent, loc_lat, loc_lon, loc_source) for the market's customers signed up by run_date.
 
-    Consent: the latest push change before the run date, else the signup state. Location: the median of
-    the user's card payment coordinates over ``location_days`` (where they shop), else the home address,
-    else the centre of the region's stores. (Web events carry no geodata in this lake.)
+    Consent: the latest push change before the run date, else the signup state. Location: the first
+    available of ``location_sources`` — ``home`` (the registered address in raw.customers), ``card_median``
+    (median card payment coordinates over ``location_days``: where they shop) — else the centre of the
+    region's stores. (Web events carry no geodata in this lake.)
     """
     base = customers.where((F.col("region") == region) & (F.col("brand") == brand)
                            & (F.col("signup_date") <= F.lit(run_date)))
@@ -37,18 +39,21 @@ def market_users(customers: DataFrame, consents: DataFrame, payments: DataFrame,
     since = F.date_sub(F.lit(run_date), cfg.location_days)
     located = (payments.where(F.col("event_date").between(since, F.date_sub(F.lit(run_date), 1))
                               & F.col("lat").isNotNull() & F.col("lon").isNotNull())
-               .groupBy("user_id").agg(F.percentile_approx("lat", 0.5).alias("_card_lat"),
-                                       F.percentile_approx("lon", 0.5).alias("_card_lon")))
+               .groupBy("user_id").agg(F.percentile_approx("lat", 0.5).alias("_card_median_lat"),
+                                       F.percentile_approx("lon", 0.5).alias("_card_median_lon")))
     centre = stores.where(F.col("region") == region).agg(F.avg("lat").alias("_c_lat"), F.avg("lon").alias("_c_lon"))
-    users = base.join(latest, "user_id", "left").join(located, "user_id", "left").crossJoin(F.broadcast(centre))
-    source = (F.when(F.col("_card_lat").isNotNull(), F.lit("card_median"))
-              .when(F.col("home_lat").isNotNull(), F.lit("home")).otherwise(F.lit("region_centre")))
+    users = (base.withColumnRenamed("home_lat", "_home_lat").withColumnRenamed("home_lon", "_home_lon")
+             .join(latest, "user_id", "left").join(located, "user_id", "left").crossJoin(F.broadcast(centre)))
+    known = [(s, F.col(f"_{s}_lat").isNotNull() & F.col(f"_{s}_lon").isNotNull()) for s in cfg.location_sources]
+    source = F.coalesce(*[F.when(ok, F.lit(s)) for s, ok in known], F.lit("region_centre"))
+
+    def coord(axis: str):
+        return F.coalesce(*[F.when(ok, F.col(f"_{s}_{axis}")) for s, ok in known], F.col(f"_c_{axis}"))
+
     return users.select(
         "user_id",
         F.coalesce(F.col("_consent"), F.col("push_opt_in"), F.lit(False)).alias("push_consent"),
-        F.coalesce("_card_lat", "home_lat", "_c_lat").alias("loc_lat"),
-        F.coalesce("_card_lon", "home_lon", "_c_lon").alias("loc_lon"),
-        source.alias("loc_source"),
+        coord("lat").alias("loc_lat"), coord("lon").alias("loc_lon"), source.alias("loc_source"),
     )
 
 
@@ -120,8 +125,9 @@ def filter_candidates(candidates: DataFrame, blocked: DataFrame, cfg: PushConfig
 
 
 # ------------------------------------------------------------------ score
-def score(candidates: DataFrame, cfg: PushConfig) -> DataFrame:
-    """Weighted heuristic per strategy: affinity, closeness (1 − d/radius), discount (pct/100)."""
+def score(candidates: DataFrame, cfg: PushConfig, model: ClickModel | None = None) -> DataFrame:
+    """Weighted heuristic per strategy: affinity, closeness (1 − d/radius), discount (pct/100); with a click
+    model fitted on the push log, also ``p_click`` = its P(click | open) of the pair."""
     w = {s.name: s.weights for s in cfg.strategies}
 
     def weight(field: str):
@@ -131,12 +137,18 @@ def score(candidates: DataFrame, cfg: PushConfig) -> DataFrame:
     closeness = F.greatest(F.lit(0.0), 1.0 - F.col("distance_km") / F.lit(cfg.radius_km))
     value = (weight("affinity") * F.coalesce(F.col("affinity"), F.lit(0.0)) + weight("distance") * closeness
              + weight("discount") * F.coalesce(F.col("discount_pct"), F.lit(0.0)) / 100.0)
-    return candidates.withColumn("score", value)
+    scored = candidates.withColumn("score", value)
+    if model is not None:
+        scored = scored.withColumn("p_click", model.p_click_given_open(F.col("strategy"), F.col("affinity"),
+                                                                       F.col("distance_km")))
+    return scored
 
 
 def best_per_strategy(scored: DataFrame) -> DataFrame:
-    """Keep each user's best pair per strategy (ties: lower store_id)."""
-    order = Window.partitionBy("user_id", "strategy").orderBy(F.desc("score"), "store_id")
+    """Keep each user's best pair per strategy: highest p_click when scored by a click model, then highest
+    heuristic score (ties: lower store_id)."""
+    keys = [F.desc("p_click")] if "p_click" in scored.columns else []
+    order = Window.partitionBy("user_id", "strategy").orderBy(*keys, F.desc("score"), "store_id")
     return scored.withColumn("_r", F.row_number().over(order)).where(F.col("_r") == 1).drop("_r")
 
 
@@ -173,21 +185,25 @@ def thompson_draws(spark: SparkSession, counts: dict[str, tuple[float, float]], 
 def conciliate(best: DataFrame, draws: DataFrame, cfg: PushConfig, run_date: dt.date) -> DataFrame:
     """One pair per user across strategies.
 
-    The heuristic scores share one [0, 1] scale across strategies (same terms, weights per strategy), so
-    they are compared directly: calibrated_score = the strategy's posterior mean click rate × score, and
-    the user's value of a strategy = its Thompson draw (the user reads draw hash(salt, date, user) mod
-    draws) × score; the highest value wins. An ``exploration.share`` of users (hash) gets a uniformly random
-    available strategy instead; ``exploration_prob`` is the chosen strategy's probability under the policy
-    (over the exploration coin, given the draws).
+    With a click model (``p_click`` on the pairs) the strategies are compared on its calibrated P(click |
+    open): calibrated_score = p_click. Without one, the heuristic scores share one [0, 1] scale across
+    strategies (same terms) and calibrated_score = the strategy's posterior mean click rate × score. Either
+    way the user's value of a strategy = calibrated_score × its Thompson draw / its posterior mean (the user
+    reads draw hash(salt, date, user) mod draws), so the per-strategy weights adapt to observed click rates;
+    the highest value wins. An ``exploration.share`` of users (hash) gets a uniformly random available
+    strategy instead; ``exploration_prob`` is the chosen strategy's probability under the policy (over the
+    exploration coin, given the draws).
     """
     c, ex = cfg.conciliation, cfg.exploration
     user = F.col("user_id")
     day = run_date.isoformat()
     draw = F.pmod(F.xxhash64(F.lit(c.salt), F.lit(day), user), F.lit(c.draws)).cast("int")
+    calibrated = (F.col("p_click") if "p_click" in best.columns
+                  else F.col("posterior_mean") * F.col("score"))
     valued = (best.withColumn("draw", draw).join(F.broadcast(draws), ["draw", "strategy"])
-              .withColumn("calibrated_score", F.col("posterior_mean") * F.col("score"))
+              .withColumn("calibrated_score", calibrated)
               .withColumn("strategy_weight", F.col("theta"))
-              .withColumn("value", F.col("theta") * F.col("score")))
+              .withColumn("value", F.col("calibrated_score") * F.col("theta") / F.col("posterior_mean")))
     fields = [f for f in (*PAIR_FIELDS, "calibrated_score", "strategy_weight") if f in valued.columns]
     per_user = valued.groupBy("user_id").agg(
         F.sort_array(F.collect_list(F.struct("strategy", *fields))).alias("opts"),

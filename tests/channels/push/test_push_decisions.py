@@ -41,8 +41,8 @@ class NearestGrocery(PushStrategy):
                                    F.lit("test").alias("reason"))
 
 
-def customer(uid, opt_in=True, signup=dt.date(2025, 1, 1)):
-    return {"user_id": uid, "region": "north", "brand": "alpha", "signup_date": signup, "home_lat": NORTH[0],
+def customer(uid, opt_in=True, signup=dt.date(2025, 1, 1), lat=NORTH[0]):
+    return {"user_id": uid, "region": "north", "brand": "alpha", "signup_date": signup, "home_lat": lat,
             "home_lon": NORTH[1], "email_opt_in": True, "push_opt_in": opt_in}
 
 
@@ -59,17 +59,18 @@ def push(uid, n, day, opened):
 
 USERS = [f"u{i:02d}" for i in range(1, 21)]
 # u02 opted out after signup, u03 never opted in, u04 got an email yesterday (cooldown across channels),
-# u05 ignored its last 5 pushes (fatigue), u06 shops 50 km away (no store within the radius)
+# u05 ignored its last 5 pushes (fatigue), u06 lives and shops 100 km away (no store within the radius)
 
 
 @pytest.fixture(scope="module")
 def push_lake(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("push_lake")
     config = load_config("local", overrides=[f"lake.root={root}", "spark.master=local[2]",
-                                             "spark.shuffle_partitions=4"])
+                                             "spark.shuffle_partitions=4", "push.calibration.days=2"])
     lake = Lake(spark, config)
     y = D - dt.timedelta(days=1)
-    put(lake, "raw.customers", [customer(u, opt_in=(u != "u03")) for u in USERS])
+    put(lake, "raw.customers", [customer(u, opt_in=(u != "u03"), lat=(60.3 if u == "u06" else NORTH[0]))
+                                for u in USERS])
     put(lake, "raw.consents", [{"user_id": "u02", "channel": "push", "consented": False,
                                 "changed_at": ts(D - dt.timedelta(days=5), 9), "source": "app_settings",
                                 "event_date": D - dt.timedelta(days=5)}])

@@ -7,12 +7,13 @@ A strategy with another notion of candidate may override ``candidates`` as long 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.push.config import PushConfig, StrategyEntry
@@ -40,6 +41,13 @@ class PushInputs:
     stores: DataFrame  # store_id, merchant_id, merchant_name, mcc, lat, lon, discount_pct (small)
     read: Any  # read(table) -> validated DataFrame (raw.* through read_clean)
     notes: dict[str, str] = field(default_factory=dict)  # strategy → inputs used (model_versions)
+    #: the decision date; differs from run_date when the calibration replays a past day through the
+    #: strategies — population statistics (analytics.*) are read as of this date, user behaviour as of run_date
+    as_of: dt.date | None = None
+
+    @property
+    def decision_date(self) -> dt.date:
+        return self.as_of or self.run_date
 
 
 class PushStrategy:
@@ -54,10 +62,35 @@ class PushStrategy:
         return self.params.get(key, default)
 
     def interests(self, inputs: PushInputs) -> DataFrame:
-        raise NotImplementedError(f"strategy {self.name}: implement interests() or candidates()")
+        """:data:`INTEREST_COLUMNS` as of ``inputs.run_date`` (from data of the days before it)."""
+        if type(self).interests_by_day is PushStrategy.interests_by_day:
+            raise NotImplementedError(f"strategy {self.name}: implement interests(), interests_by_day() or "
+                                      "candidates()")
+        return self.interests_by_day(inputs, [inputs.run_date]).drop("day")
+
+    def interests_by_day(self, inputs: PushInputs, days: list[dt.date]) -> DataFrame:
+        """:data:`INTEREST_COLUMNS` + ``day``: the interests as of each of ``days`` (the calibration replays
+        past days). The default runs :meth:`interests` once per day; a strategy that overrides this instead
+        answers every day in one pass (and gets :meth:`interests` for free)."""
+        if type(self).interests is PushStrategy.interests:
+            raise NotImplementedError(f"strategy {self.name}: implement interests(), interests_by_day() or "
+                                      "candidates()")
+        out = None
+        for day in days:
+            rows = self.interests(dataclasses.replace(inputs, run_date=day)).select(
+                *INTEREST_COLUMNS, F.lit(day).cast("date").alias("day"))
+            out = rows if out is None else out.unionByName(rows)
+        return out
 
     def candidates(self, inputs: PushInputs) -> DataFrame:
         return near_stores(self.interests(inputs), inputs.users, inputs.stores, self.config.radius_km)
+
+
+def days_after(date_col: str, n: int, days: list[dt.date]) -> Column:
+    """For ``interests_by_day``: the days among ``days`` that see an event of ``date_col`` in their last
+    ``n`` days (event_date + 1 … event_date + n), one per row after ``explode``."""
+    seq = F.sequence(F.date_add(F.col(date_col), 1), F.date_add(F.col(date_col), n))
+    return F.explode(F.filter(seq, lambda d: d.isin(list(days))))
 
 
 def near_stores(interests: DataFrame, users: DataFrame, stores: DataFrame, radius_km: float) -> DataFrame:
