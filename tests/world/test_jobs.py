@@ -49,6 +49,10 @@ def test_read_clean_trusts_only_a_version_validate_raw_passed(tiny, spark):
     assert quality.passed_version(lake, "raw.orders", run_date) == lake.version("raw.orders")
     # an earlier run date has a stricter future-timestamp bound than the one validated
     assert quality.passed_version(lake, "raw.orders", run_date - dt.timedelta(days=1)) is None
+    validated = lake.version("raw.orders")
+    lake.compact("raw.orders")  # rewrites files, not rows: still the validated rows
+    assert lake.version("raw.orders") > validated
+    assert quality.passed_version(lake, "raw.orders", run_date) == lake.version("raw.orders")
     before = lake.read("raw.orders").count()
     lake.write(lake.read("raw.orders").limit(1), "raw.orders", mode="append")  # a duplicate key, unvalidated
     assert quality.passed_version(lake, "raw.orders", run_date) is None
