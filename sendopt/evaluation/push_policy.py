@@ -7,7 +7,9 @@ distance from home). Policies compared on the same eligible users (≥ 1 candida
 
 * ``orchestrated``: the published pushes (decisions.push_notifications);
 * ``random_strategy``: a uniformly random available strategy's best pair (its exact expectation);
-* ``only_<s>``: strategy s's best pair; users without an s candidate get no push.
+* ``only_<s>``: strategy s's best pair; users without an s candidate get no push;
+* ``oracle_strategy``: each user's truly best strategy (the ceiling of any conciliation of these pairs;
+  no policy can know it).
 """
 from __future__ import annotations
 
@@ -73,11 +75,14 @@ def policy_table(evaluated: DataFrame, strategies: list[str]) -> list[dict]:
     eligible = best.select("user_id").distinct().count()
     random = best.groupBy("user_id").agg(F.avg("true_p_open").alias("o"), F.avg("true_p_click").alias("c")) \
         .agg(F.count(F.lit(1)).alias("n"), F.sum("o").alias("o"), F.sum("c").alias("c")).first()
+    oracle = best.groupBy("user_id").agg(F.max_by("true_p_open", "true_p_click").alias("o"),
+                                         F.max("true_p_click").alias("c")) \
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("o").alias("o"), F.sum("c").alias("c")).first()
     by_key = {r["policy_key"]: r for r in evaluated.groupBy("policy_key").agg(
         F.count(F.lit(1)).alias("n"), F.sum("true_p_open").alias("o"), F.sum("true_p_click").alias("c")).collect()}
     rows = []
     for policy, r in [("orchestrated", by_key.get("orchestrated")), ("random_strategy", random),
-                      *[(f"only_{s}", by_key.get(s)) for s in strategies]]:
+                      *[(f"only_{s}", by_key.get(s)) for s in strategies], ("oracle_strategy", oracle)]:
         n, o, c = (int(r["n"]), float(r["o"] or 0), float(r["c"] or 0)) if r is not None else (0, 0.0, 0.0)
         rows.append({"policy": policy, "eligible_users": eligible, "pushes": n, "expected_opens": o,
                      "expected_clicks": c, "clicks_per_eligible_user": c / eligible if eligible else None,

@@ -53,9 +53,9 @@ class CalibrationConfig(_Frozen):
     """
 
     enabled: bool = Field(True, description="false: compare the heuristic scores (× posterior click rate)")
-    days: int = Field(14, ge=1, description="past days of logged pushes replayed through the strategies")
+    days: int = Field(56, ge=1, description="past days of logged pushes replayed through the strategies")
     min_opens: int = Field(200, ge=1, description="fewer opened pushes in the replay → heuristic scores")
-    l2: float = Field(50.0, ge=0, description="ridge penalty pulling the slopes to prior_slope, in opened pushes")
+    l2: float = Field(1.0, ge=0, description="precision (1 / variance) of the prior on the affinity slopes")
     prior_slope: float = Field(1.0, description="click logit per unit of a strategy's affinity before any data")
     affinity_bins: int = Field(10, ge=1, description="affinities are binned to this many levels before the fit")
     distance_bin_km: float = Field(2.0, gt=0, description="distance bin of the fit (km)")

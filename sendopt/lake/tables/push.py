@@ -58,7 +58,8 @@ PUSH_NOTIFICATIONS = TableSpec(
         col("affinity", "double", "Strategy relevance signal in [0, 1]"),
         col("discount_pct", "double", "Active promo discount at the merchant (0 if none)", unit="%"),
         col("score", "double", "Heuristic score of the pair (weights per strategy)"),
-        col("calibrated_score", "double", "Strategy's posterior mean click rate × score", unit="probability"),
+        col("calibrated_score", "double", "P(click | open) of the pair from the click model fitted on the push log "
+            "(without one: the strategy's posterior mean click rate × score)", unit="probability"),
         col("strategy_weight", "double", "The user's Thompson draw of the strategy's click rate (after floor)"),
         col("strategies_available", "int", "Strategies that had a candidate for the user"),
         col("reason", "string", "Why the store: trigger MCC → MCC, or browsed category"),
@@ -66,7 +67,8 @@ PUSH_NOTIFICATIONS = TableSpec(
         col("is_exploration", "boolean", "Strategy drawn uniformly (exploration share)", nullable=False),
         col("exploration_prob", "double", "Probability the logged strategy had under the policy",
             unit="probability"),
-        col("model_versions", "string", "Scorer and inputs used, e.g. score=heuristic;affinity=2026-02-24/w3"),
+        col("model_versions", "string", "Scorer and inputs used, e.g. score=heuristic-v1;click=click-logit-v1(b0=…,…);"
+            "mcc_affinity:affinity=2026-02-24/w3"),
         col("run_id", "string", "Job run that wrote the row", nullable=False),
         col("config_hash", "string", "Hash of the effective config", nullable=False),
         col("decided_at", "timestamp", "When the decision was made (UTC)", nullable=False),
@@ -86,7 +88,8 @@ PUSH_POLICY_EVALUATION = TableSpec(
         col("brand", "string", "Brand", nullable=False),
         col("population", "string", "all (users with ≥ 1 candidate) | multi_strategy (≥ 2 strategies: where "
             "the conciliation has a choice)", nullable=False),
-        col("policy", "string", "orchestrated | random_strategy | only_<strategy>", nullable=False),
+        col("policy", "string", "orchestrated | random_strategy | only_<strategy> | oracle_strategy (each user's truly best "
+            "strategy: the ceiling)", nullable=False),
         col("eligible_users", "long", "Users of the population (candidates after the filters)", unit="users"),
         col("pushes", "long", "Users the policy notifies", unit="users"),
         col("expected_opens", "double", "Sum of true P(open)", unit="opens"),

@@ -219,3 +219,4 @@ def test_policy_table_compares_on_the_same_users(spark):
     assert table["random_strategy"]["expected_clicks"] == pytest.approx(0.2 + 0.2)  # u1: mean(0.1, 0.3)
     assert table["only_b"]["pushes"] == 1 and table["only_b"]["clicks_per_eligible_user"] == pytest.approx(0.15)
     assert table["orchestrated"]["lift_vs_random"] == pytest.approx(0.5 / 0.4)
+    assert table["oracle_strategy"]["expected_clicks"] == pytest.approx(0.3 + 0.2)
