@@ -66,7 +66,8 @@ USERS = [f"u{i:02d}" for i in range(1, 21)]
 def push_lake(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("push_lake")
     config = load_config("local", overrides=[f"lake.root={root}", "spark.master=local[2]",
-                                             "spark.shuffle_partitions=4", "push.calibration.days=2"])
+                                             "spark.shuffle_partitions=4",
+                                             "push.calibration.enabled=false"])  # test_calibration.py
     lake = Lake(spark, config)
     y = D - dt.timedelta(days=1)
     put(lake, "raw.customers", [customer(u, opt_in=(u != "u03"), lat=(60.3 if u == "u06" else NORTH[0]))
@@ -220,3 +221,24 @@ def test_policy_table_compares_on_the_same_users(spark):
     assert table["only_b"]["pushes"] == 1 and table["only_b"]["clicks_per_eligible_user"] == pytest.approx(0.15)
     assert table["orchestrated"]["lift_vs_random"] == pytest.approx(0.5 / 0.4)
     assert table["oracle_strategy"]["expected_clicks"] == pytest.approx(0.3 + 0.2)
+
+
+def test_interests_by_day_replays_each_day_in_one_pass(push_lake):
+    """One pass answers several days: an event on day e counts for e + 1 … e + look-back, and the
+    online-to-offline recency decay halves an event's weight every half_life_days (2)."""
+    from sendopt.channels.push.strategies.base import load_strategies
+
+    lake, config, _ = push_lake
+    cfg = config.push
+    nxt, late = D + dt.timedelta(days=1), D + dt.timedelta(days=3)  # yesterday's events: ages 0, 1, 3
+    users = lake.read("raw.customers").select("user_id")  # the hand-built raw rows are all valid
+    inputs = PushInputs(lake, D, "north", "alpha", cfg, users, None, lake.read)
+    basket, o2o = load_strategies(cfg)[:2]
+    triggers = {(r.user_id, r.mcc, r.day) for r in basket.interests_by_day(inputs, [D, nxt, late]).collect()}
+    assert triggers == {(u, "5813", d) for u in USERS for d in (D, nxt)}, "cinema yesterday: 3 trigger days"
+    browsed = {(r.user_id, r.day): r.affinity for r in o2o.interests_by_day(inputs, [D, nxt, late]).collect()
+               if r.mcc == "5691"}
+    carted = [u for u in USERS[::2] if u != "u01"]  # u01 bought fashion online
+    assert set(browsed) == {(u, d) for u in carted for d in (D, nxt, late)}, "7-day look-back"
+    for day, age in ((D, 0), (nxt, 1), (late, 3)):  # a cart weighs 3 views, × 0.5^(age / 2)
+        assert browsed[("u03", day)] == pytest.approx(1 - np.exp(-3 * 0.5 ** (age / 2) / 5))
