@@ -98,7 +98,7 @@ def logged_weeks(ctx, weeks: list[dt.date]) -> DataFrame:
     ).where(F.col("week_start").isin(weeks))
     snapshots = [w - dt.timedelta(days=email.gap_days) for w in weeks]
     build_snapshots(ctx, snapshots)
-    features = ctx.lake.read(CUSTOMER_DAILY).where(F.col("snapshot_date").isin(snapshots)).drop("region", "brand")
+    features = ctx.lake.read(CUSTOMER_DAILY).where(F.col("snapshot_date").isin(snapshots) & market).drop("region", "brand")
     cost = email.value.unsubscribe_cost
     return (
         outcomes.withColumn("snapshot_date", F.date_sub("week_start", email.gap_days))

@@ -59,7 +59,9 @@ def training_frame(ctx, model: EmailResponseModel) -> DataFrame:
         read_clean(lake, "raw.email_events", ctx.run_date),
         ctx.run_date,
     )
-    features = lake.read(CUSTOMER_DAILY).where(F.col("snapshot_date").isin(snapshots)).drop("region", "brand")
+    features = (  # this market's rows only: the join then shuffles a third of the table, not all of it
+        lake.read(CUSTOMER_DAILY).where(F.col("snapshot_date").isin(snapshots) & market).drop("region", "brand")
+    )
     weight = F.when(F.col("assignment_prob") > 0, 1.0 / F.col("assignment_prob")).otherwise(1.0)
     return (
         outcomes.withColumn("snapshot_date", F.date_sub("week_start", email.gap_days))
