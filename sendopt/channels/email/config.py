@@ -15,7 +15,7 @@ class TrainingConfig(_Frozen):
     valid_weeks: int = Field(1, ge=1, description="the latest of those weeks, held out (time-later)")
     population: Literal["all", "all_ipw", "exploration"] = "all"
     backend: Literal["auto", "barrier", "synapseml", "local"] = "auto"
-    max_train_rows: int | None = Field(2_000_000, ge=1000)
+    max_train_rows: int | None = Field(500_000, ge=1000)
     num_boost_round: int = Field(300, ge=1)
     early_stopping_rounds: int = Field(20, ge=0)
     params: dict[str, Any] = Field(default_factory=lambda: {
