@@ -27,6 +27,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pipeline", default="email-daily", choices=sorted(PIPELINES))
     parser.add_argument("--skip", nargs="*", default=[], help="jobs of the pipeline not to run")
     parser.add_argument("--date", help="run date (default: the world's last day)")
+    parser.add_argument("--region", help="market-scoped jobs run for this region only (default: every market)")
+    parser.add_argument("--brand", help="with --region: this brand only")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     overrides = [f"lake.root={args.lake}", *args.set, *([f"run.date={args.date}"] if args.date else [])]
@@ -37,7 +39,7 @@ def main(argv: list[str]) -> int:
     rows = []
     for name in steps:
         with measured(spark) as out:
-            contexts = run_job(JOBS[name], loader, spark=spark)
+            contexts = run_job(JOBS[name], loader, args.region, args.brand, spark=spark)
         rows.append((name, out))
         print(f"  {name}: {out['seconds']:.0f}s py_rss {out['py_rss_mb']:.0f} MB jvm_heap {out['jvm_heap_mb']:.0f} MB"
               f" ({len(contexts)} run(s)); load avg {os.getloadavg()[0]:.1f}", flush=True)
