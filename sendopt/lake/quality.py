@@ -262,7 +262,7 @@ def _record_validations(lake, run_id: str, run_date: dt.date, tables: list[str],
 
 
 class CleanReader:
-    """``read(table)``: :func:`read_clean` for several raw tables of one run. A version ``validate-raw``
+    """Called with a raw table name: :func:`read_clean` for several tables of one run. A version ``validate-raw``
     passed is read as it is; otherwise the rules run, with clean customers and MCC codes validated once and
     shared by every table's checks. Each table's plan is built once. ``release()`` unpersists the shared
     references when the run is done with them."""
