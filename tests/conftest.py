@@ -30,11 +30,25 @@ def session_config(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(session_config):
-    from sendopt.spark import get_spark
+    """The one session: Delta's and SynapseML's jars (``make jars``) on its classpath from the start.
 
-    session = get_spark(session_config)
+    Tests that need neither keep their behaviour: conf/local.yaml pins lake.backend=embedded and
+    the barrier trainer; the Spark-Delta and SynapseML tests ask for those backends explicitly.
+    """
+    from sendopt.spark import JAR_GROUPS, get_spark
+
+    session = get_spark(session_config, jars=JAR_GROUPS)
     yield session
     session.stop()
+
+
+def require_jars(spark, group: str) -> None:
+    """Skip (one line naming what is missing) where ``group``'s jars could not be fetched."""
+    from sendopt.spark import delta_available, missing_jars_reason, synapseml_available
+
+    available = delta_available(spark) if group == "delta" else synapseml_available(spark)
+    if not available:
+        pytest.skip(missing_jars_reason(group) or f"{group} jars are in jars/lib but not on the session classpath")
 
 
 @pytest.fixture
