@@ -58,8 +58,12 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
-#: With Delta on a small local session: few partitions to rebuild a snapshot from the log (default 50).
-DELTA_LOCAL_CONF = {"spark.databricks.delta.snapshotPartitions": "2"}
+#: With Delta on a small local session: few partitions to rebuild a snapshot from the log (default 50),
+#: and VACUUM's distributed file listing in a few tasks, not parallelPartitionDiscovery's 10,000.
+DELTA_LOCAL_CONF = {
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
+}
 
 #: Jar groups of jars/pom.xml, by file-name prefix (everything not Delta's belongs to SynapseML).
 JAR_GROUPS = ("delta", "synapseml")

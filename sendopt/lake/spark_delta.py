@@ -6,12 +6,12 @@ explicitly (deletion vectors off) so the embedded backend can keep reading them.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from sendopt.config import LakeConfig
 from sendopt.errors import CommitConflictError, LakeError, TableNotFoundError
@@ -32,6 +32,10 @@ def _sql_literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, dt.datetime):  # before date: a datetime is a date too
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE'{value.isoformat()}'"
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -74,14 +78,33 @@ class SparkDeltaBackend:
         check_stored_schema(spec, df.schema, location)
         return df.select(*spec.column_names), pinned
 
-    def _writer(self, df: DataFrame, spec: TableSpec, mode: str, commit: CommitInfo):
+    def _writer(self, df: DataFrame, spec: TableSpec, mode: str, commit: CommitInfo, txn_version: int | None):
         writer = df.write.format("delta").mode("overwrite" if mode in ("overwrite", "replace") else "append")
-        writer = writer.option("userMetadata", json.dumps(commit.metadata(), sort_keys=True))
-        if commit.app_id and commit.app_version:
-            writer = writer.option("txnAppId", commit.app_id).option("txnVersion", commit.app_version)
+        meta = commit.metadata()
+        if txn_version is not None:
+            meta["sendopt.txn_version"] = str(txn_version)
+            writer = writer.option("txnAppId", commit.app_id).option("txnVersion", txn_version)
+        writer = writer.option("userMetadata", json.dumps(meta, sort_keys=True))
         if spec.partition_by:
             writer = writer.partitionBy(*spec.partition_by)
         return writer
+
+    def _txn_version(self, location: str, commit: CommitInfo) -> int | None:
+        """The txnVersion to commit with: the run's start (ms), past the last one recorded for the app id.
+
+        Delta skips a write whose (txnAppId, txnVersion) is not newer than the one it recorded;
+        the lake's contract is that a replace always replaces (as on the embedded backend), so a
+        second write of one run key within one run gets the next version instead of vanishing.
+        """
+        if not (commit.app_id and commit.app_version):
+            return None
+        last = None
+        for entry in self.history(location):
+            meta = json.loads(entry.get("userMetadata") or "{}")
+            if meta.get("sendopt.app_id") == commit.app_id:
+                last = int(meta.get("sendopt.txn_version") or meta["sendopt.app_version"])
+                break
+        return commit.app_version if last is None else max(commit.app_version, last + 1)
 
     def write(
         self,
@@ -93,9 +116,19 @@ class SparkDeltaBackend:
         commit: CommitInfo,
     ) -> WriteResult:
         df = df.select(*spec.column_names)
+        if where:
+            unknown = [c for c in where if c not in spec.partition_by]
+            if unknown:
+                raise LakeError(
+                    f"{spec.full_name}: replace needs partition columns in `where`; {unknown} are not partition "
+                    f"columns (partition_by={list(spec.partition_by)})"
+                )
         created = not self.exists(location)
-        writer = self._writer(df, spec, mode, commit)
+        writer = self._writer(df, spec, mode, commit, None if created else self._txn_version(location, commit))
         if created:
+            if commit.app_id and commit.app_version:
+                writer = writer.option("txnAppId", commit.app_id).option("txnVersion", commit.app_version)
+            # table properties as writer options: set by the creating commit itself (version 0)
             for key, value in {**DEFAULT_TABLE_PROPERTIES, **spec.properties}.items():
                 writer = writer.option(key, value)
         if mode == "replace" and not created:
@@ -106,22 +139,23 @@ class SparkDeltaBackend:
             else:
                 writer.saveAsTable(location)
         except Exception as exc:
-            if "Concurrent" in type(exc).__name__ or "ConcurrentModification" in str(exc):
+            text = str(exc)
+            if "Concurrent" in type(exc).__name__ or "DELTA_CONCURRENT" in text or "ConcurrentModification" in text:
                 raise CommitConflictError(
-                    f"{spec.full_name}: another writer committed a conflicting change; re-run the job. {exc}"
+                    f"{spec.full_name}: another writer committed a conflicting change; this write was NOT "
+                    f"committed. Re-run the job. Detail: {exc}"
+                ) from None
+            if "DELTA_REPLACE_WHERE_MISMATCH" in text:
+                raise LakeError(
+                    f"{spec.full_name}: rows are outside the slice being replaced "
+                    f"{ {c: sorted(map(str, v)) for c, v in (where or {}).items()} }; nothing was committed. "
+                    f"Detail: {text.splitlines()[0]}"
                 ) from None
             raise
-        if created:
-            self._set_properties(location, spec)
         metrics = self._table(location).history(1).select("version", "operationMetrics").first()
         rows = metrics[1].get("numOutputRows") if metrics[1] else None
         files = metrics[1].get("numFiles") if metrics[1] else None
         return WriteResult(spec.full_name, metrics[0], int(rows) if rows else None, int(files) if files else None, "")
-
-    def _set_properties(self, location: str, spec: TableSpec) -> None:
-        target = f"delta.`{location}`" if _is_path(location) else location
-        props = ", ".join(f"'{k}' = '{v}'" for k, v in {**DEFAULT_TABLE_PROPERTIES, **spec.properties}.items())
-        self.spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({props})")
 
     def merge(
         self, spec: TableSpec, location: str, source: DataFrame, keys: list[str], commit: CommitInfo
@@ -147,7 +181,15 @@ class SparkDeltaBackend:
         if not self.exists(location):
             return []
         hist = self._table(location).history(limit) if limit else self._table(location).history()
-        return [row.asDict(recursive=True) for row in hist.collect()]  # one row per commit
+        entries = []
+        for row in hist.collect():  # one row per commit
+            entry = row.asDict(recursive=True)
+            try:  # sendopt's run metadata at the top level, as the embedded backend's history has it
+                meta = json.loads(entry.get("userMetadata") or "{}")
+            except ValueError:
+                meta = {}
+            entries.append({**entry, **(meta if isinstance(meta, dict) else {})})
+        return entries
 
     def app_version(self, location: str, app_id: str) -> int | None:
         for entry in self.history(location):
@@ -158,15 +200,42 @@ class SparkDeltaBackend:
         return None
 
     def compact(self, location: str, commit: CommitInfo) -> dict:
-        result = self._table(location).optimize().executeCompaction()
-        return result.select(F.col("metrics").cast("string")).first()[0]
+        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", json.dumps(commit.metadata()))
+        try:
+            result = self._table(location).optimize().executeCompaction()
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        return result.select("metrics").first()[0].asDict(recursive=True)
+
+    def _target(self, location: str) -> str:
+        return f"delta.`{location}`" if _is_path(location) else location
 
     def vacuum(self, location: str, retention_hours: int | None = None, dry_run: bool = False) -> list[str]:
-        if dry_run:
-            raise LakeError("dry-run vacuum is only available on the embedded backend")
+        """Delete (or with ``dry_run`` list) files no version within the retention references.
+
+        Like the embedded backend, a retention under Delta's safety default (7 days) is honoured
+        when asked for explicitly (``spark.databricks.delta.retentionDurationCheck`` is lifted for it).
+        """
         hours = self.config.vacuum_retention_hours if retention_hours is None else retention_hours
-        self._table(location).vacuum(hours / 1.0)
-        return []
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        previous = self.spark.conf.get(check, "true")
+        self.spark.conf.set(check, "false")
+        try:
+            sql = f"VACUUM {self._target(location)} RETAIN {float(hours)} HOURS"
+            listed = [r[0] for r in self.spark.sql(sql + " DRY RUN").collect()]  # one row per file
+            if not dry_run and listed:
+                self.spark.sql(sql).collect()
+        finally:
+            self.spark.conf.set(check, previous)
+        return listed
 
     def checkpoint(self, location: str) -> None:
-        log.info("checkpoints are written automatically by Spark's Delta (every 10 commits) for %s", location)
+        """Write a log checkpoint now (Spark's Delta also writes one every 10 commits by itself)."""
+        jvm = self.spark._jvm  # type: ignore[union-attr]
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog
+        if _is_path(location):
+            log_ = delta_log.forTable(self.spark._jsparkSession, location)  # type: ignore[union-attr]
+        else:
+            ident = self.spark._jsparkSession.sessionState().sqlParser().parseTableIdentifier(location)
+            log_ = delta_log.forTable(self.spark._jsparkSession, ident)  # type: ignore[union-attr]
+        log_.checkpoint()
