@@ -9,24 +9,30 @@ orphans and removed files are never seen.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import logging
+import re
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from deltalake import DeltaTable, Schema
 from deltalake.exceptions import CommitFailedError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.transaction import AddAction, create_table_with_add_actions
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sendopt.config import LakeConfig
 from sendopt.errors import CommitConflictError, LakeError, TableNotFoundError, UnsupportedTableError
 from sendopt.lake.commit import CommitInfo, WriteResult
-from sendopt.lake.files import FILE_ROW_SCHEMA, make_file_writer, partition_value_text
+from sendopt.lake.files import FILE_ROW_SCHEMA, HIVE_NULL, make_file_writer, partition_value_text
 from sendopt.lake.schema import check_stored_schema
 from sendopt.lake.spec import TableSpec
 
@@ -34,6 +40,36 @@ log = logging.getLogger(__name__)
 
 #: Properties every table we create carries, so both backends keep reading it.
 DEFAULT_TABLE_PROPERTIES = {"delta.enableDeletionVectors": "false"}
+
+#: Delta reader features the embedded read path (snapshot file list → Spark Parquet) reads exactly.
+#: timestampNtz: Spark 3.5 reads TIMESTAMP_NTZ; v2Checkpoint: delta-rs resolves the checkpoint
+#: (sidecars included) into the file list; vacuumProtocolCheck: only restricts vacuum;
+#: deletionVectors: exact while no file carries a deletion vector (checked per snapshot).
+SUPPORTED_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck", "deletionVectors"})
+
+_SPARK_DELTA = "set lake.backend=spark_delta (Spark's Delta reads it)"
+#: What to say for the reader features refused: (why it cannot be read as plain Parquet, remedy).
+REFUSED_READER_FEATURES = {
+    "deletionVectors": (
+        "some files carry deletion vectors: rows deleted in the log are still in the Parquet files",
+        f"{_SPARK_DELTA}, or purge them with REORG TABLE <table> APPLY (PURGE) "
+        "(and ALTER TABLE <table> SET TBLPROPERTIES ('delta.enableDeletionVectors' = false) to keep it so)",
+    ),
+    "columnMapping": (
+        "the Parquet files name columns by physical ids, not by the schema's names",
+        f"{_SPARK_DELTA}, or rewrite the table without column mapping (CREATE TABLE … AS SELECT)",
+    ),
+    "typeWidening": (
+        "older Parquet files hold narrower types than the table schema",
+        f"{_SPARK_DELTA}, or ALTER TABLE <table> DROP FEATURE 'typeWidening' (rewrites those files)",
+    ),
+    "typeWidening-preview": (
+        "older Parquet files hold narrower types than the table schema",
+        f"{_SPARK_DELTA}, or ALTER TABLE <table> DROP FEATURE 'typeWidening-preview'",
+    ),
+    "variantType": ("VARIANT columns have no Spark 3.5 type", _SPARK_DELTA + " on a runtime with VARIANT (Spark 4)"),
+    "variantType-preview": ("VARIANT columns have no Spark 3.5 type", _SPARK_DELTA + " on a runtime with VARIANT"),
+}
 
 
 def _local_path(location: str) -> str:
@@ -72,19 +108,18 @@ class EmbeddedDeltaBackend:
 
     @staticmethod
     def _refuse_unsupported(table: DeltaTable, spec: TableSpec, location: str) -> None:
-        """Reading files directly is only correct without deletion vectors or column mapping."""
-        config = table.metadata().configuration or {}
-        mode = config.get("delta.columnMapping.mode", "none")
-        if mode not in (None, "none"):
+        """Refuse, with the feature and the remedy, a table whose reader features this read path lacks.
+
+        The embedded read lists the snapshot's files (``file_uris``) and has Spark read them as
+        Parquet with the stored schema; that is exact only for the features in
+        ``SUPPORTED_READER_FEATURES`` (and deletion vectors while no file carries one).
+        """
+        refuse = _unsupported_reader_feature(table)
+        if refuse is not None:
+            feature, why, remedy = refuse
             raise UnsupportedTableError(
-                f"table {spec.full_name} at {location} uses column mapping ({mode}); the embedded backend "
-                "cannot read it correctly — use lake.backend=spark_delta"
-            )
-        features = set(table.protocol().reader_features or [])
-        if "deletionVectors" in features and table.deletion_vectors().num_rows:
-            raise UnsupportedTableError(
-                f"table {spec.full_name} at {location} has deletion vectors; the embedded backend cannot "
-                "read it correctly — run REORG TABLE … APPLY (PURGE) on Databricks or use spark_delta"
+                f"table {spec.full_name} at {location} uses the Delta reader feature {feature!r} ({why}); "
+                f"the embedded backend cannot read it correctly. Remedy: {remedy}"
             )
 
     @staticmethod
@@ -101,12 +136,34 @@ class EmbeddedDeltaBackend:
         self._refuse_unsupported(table, spec, location)
         stored = self.stored_schema(table)
         check_stored_schema(spec, stored, location)
-        uris = table.file_uris()
-        if uris:
-            df = self.spark.read.schema(stored).option("basePath", _local_path(location)).parquet(*uris)
-        else:
+        partition_cols = list(table.metadata().partition_columns or [])
+        files = _snapshot_files(table, _local_path(location), partition_cols)
+        if not files:
             df = self.spark.createDataFrame([], stored)
+        elif not partition_cols or all(f[2] for f in files):
+            # every file sits in the plain Hive folder of its partition values: Spark's partition
+            # discovery gives exactly the log's values and prunes folders on filters
+            df = self.spark.read.schema(stored).option("basePath", _local_path(location)).parquet(
+                *[f[0] for f in files]
+            )
+        else:
+            df = self._read_by_log_partitions(stored, partition_cols, files)
         return df.select(*spec.column_names), table.version()
+
+    def _read_by_log_partitions(self, stored: T.StructType, partition_cols: list[str], files: list) -> DataFrame:
+        """Partition values from the log, not the path (randomized prefixes, escaped or timestamp values)."""
+        data_schema = T.StructType([f for f in stored.fields if f.name not in partition_cols])
+        types = {f.name: f.dataType for f in stored.fields}
+        groups: dict[tuple, list[str]] = {}
+        for uri, values, _ in files:
+            groups.setdefault(tuple(values.get(c) for c in partition_cols), []).append(uri)
+        parts = []
+        for key, uris in groups.items():  # one scan per distinct partition
+            part = self.spark.read.schema(data_schema).parquet(*uris)
+            for c, value in zip(partition_cols, key, strict=True):
+                part = part.withColumn(c, F.lit(value).cast(types[c]))
+            parts.append(part)
+        return functools.reduce(DataFrame.unionByName, parts)
 
     # --------------------------------------------------------------------- write
     def write(
@@ -265,3 +322,64 @@ def _check_inside(spec: TableSpec, files: list, where: dict[str, list[Any]], wri
                 f"{ {c: sorted(map(str, v)) for c, v in where.items()} }; nothing was committed "
                 f"(write {write_id})"
             )
+
+
+def _unsupported_reader_feature(table: DeltaTable) -> tuple[str, str, str] | None:
+    """(feature, why, remedy) for the first reader feature of ``table`` the embedded read cannot honour."""
+    protocol = table.protocol()
+    config = table.metadata().configuration or {}
+    mode = config.get("delta.columnMapping.mode", "none")
+    if mode not in (None, "none"):  # reader version 2 (legacy) or the columnMapping feature
+        why, remedy = REFUSED_READER_FEATURES["columnMapping"]
+        return "columnMapping", f"delta.columnMapping.mode={mode}: {why}", remedy
+    if protocol.min_reader_version > 3:
+        return (
+            f"minReaderVersion={protocol.min_reader_version}",
+            "a reader protocol newer than Delta's reader version 3",
+            _SPARK_DELTA,
+        )
+    for feature in sorted(protocol.reader_features or []):
+        if feature == "deletionVectors":
+            if pa.table(table.deletion_vectors()).num_rows:  # an arro3 reader in deltalake 1.6
+                return (feature, *REFUSED_READER_FEATURES[feature])
+            continue
+        if feature in SUPPORTED_READER_FEATURES:
+            continue
+        why, remedy = REFUSED_READER_FEATURES.get(
+            feature, ("a reader feature sendopt's embedded read path does not know", _SPARK_DELTA)
+        )
+        return feature, why, remedy
+    return None
+
+
+_PLAIN_FOLDER_VALUE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _folder_text(value: Any) -> str | None:
+    """The Hive folder text of a partition value where it needs no escaping; None otherwise."""
+    if value is None:
+        return HIVE_NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return None  # folder text depends on the writer's time zone and format: trust the log
+    if isinstance(value, dt.date | int | str):
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        return text if _PLAIN_FOLDER_VALUE.match(text) else None
+    return None
+
+
+def _snapshot_files(table: DeltaTable, root: str, partition_cols: list[str]) -> list[tuple[str, dict, bool]]:
+    """(file URI, typed partition values from the log, whether the file sits in its plain Hive folder)."""
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    files = []
+    for action in actions:
+        rel = urllib.parse.unquote(action["path"])  # the log stores paths URL-encoded
+        uri = rel.removeprefix("file://").removeprefix("file:") if "://" in rel or rel.startswith(("/", "file:")) \
+            else f"{root.rstrip('/')}/{rel}"
+        values = {c: action.get(f"partition.{c}") for c in partition_cols}
+        texts = [_folder_text(values[c]) for c in partition_cols]
+        folders = action["path"].split("/")[: len(partition_cols)]
+        plain = None not in texts and folders == [f"{c}={t}" for c, t in zip(partition_cols, texts, strict=True)]
+        files.append((uri, values, plain))
+    return files

@@ -261,5 +261,5 @@ def test_refuses_tables_with_column_mapping(spark, embedded):
         configuration={"delta.columnMapping.mode": "name", "delta.minReaderVersion": "2",
                        "delta.minWriterVersion": "5"},
     )
-    with pytest.raises(LakeError, match="column mapping"):
+    with pytest.raises(LakeError, match="columnMapping"):
         lake.read(EVENTS)
