@@ -54,13 +54,6 @@ def lake(request, spark, lake_config):
     return Lake(spark, config, catalog=CAT, run_id="run-test", job="test")
 
 
-@pytest.fixture
-def embedded(lake):
-    if lake.backend.name != "embedded":
-        pytest.skip("embedded-backend specific")
-    return lake
-
-
 def events(spark, n=200, start=0, day=None, amount=1.0):
     day_expr = f"date'{day}'" if day else "date_add(date'2026-03-01', cast(id % 2 as int))"
     return spark.range(start, start + n).select(
@@ -249,8 +242,8 @@ def test_maintenance_compacts_and_checkpoints_without_changing_rows(spark, lake)
     assert any(name.endswith(".checkpoint.parquet") for name in os.listdir(lake.path(EVENTS) + "/_delta_log"))
 
 
-def test_refuses_tables_with_column_mapping(spark, embedded):
-    lake = embedded
+def test_refuses_tables_with_column_mapping(spark, lake_config):
+    lake = Lake(spark, lake_config, catalog=CAT)  # embedded (conf/local.yaml); Spark-written: test_interop
     import pyarrow as pa
     from deltalake import write_deltalake
 

@@ -11,6 +11,7 @@ from sendopt.models.prepare import class_weights, prepare
 from sendopt.models.spec import WEIGHT_COL
 from sendopt.models.synapse import synapse_params
 from sendopt.spark import synapseml_available
+from tests.conftest import require_jars
 from tests.models.conftest import FEATURES
 
 PARAMS = {"learning_rate": 0.2, "num_leaves": 15, "min_data_in_leaf": 20, "lambda_l2": 1.0}
@@ -159,9 +160,7 @@ def test_synapseml_params_mirror_lightgbm_params():
 
 
 def test_synapseml_backend_trains_a_native_booster(spark, binary_frames):
-    if not synapseml_available(spark):
-        pytest.skip("SynapseML jars are not on the classpath (com.microsoft.azure.synapse.ml.lightgbm "
-                    "is missing); the synapseml backend runs where they are installed, e.g. Databricks")
+    require_jars(spark, "synapseml")
     train_df, valid_df = binary_frames
     result = train(spark, train_df, valid_df, binary_spec(), backend="synapseml")
     auc = evaluate(score(valid_df, result.booster), "label", ["p_1"]).auc[1]
