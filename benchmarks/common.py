@@ -12,9 +12,10 @@ from sendopt.config import load_config
 from sendopt.spark import get_spark
 
 
-def bench_session(lake_root: str, *overrides: str):
+def bench_session(lake_root: str, *overrides: str, jars: tuple[str, ...] = ()):
+    """(config, session); ``jars``: jar groups ("delta", "synapseml") to put on the session's classpath."""
     config = load_config("local", overrides=[f"lake.root={lake_root}", *overrides])
-    return config, get_spark(config)
+    return config, get_spark(config, jars=jars)
 
 
 class PeakMemory(threading.Thread):
