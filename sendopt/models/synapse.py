@@ -15,6 +15,7 @@ import lightgbm as lgb
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from sendopt.models.barrier import free_slots, plan_tasks
 from sendopt.models.prepare import Prepared
 from sendopt.models.spec import WEIGHT_COL, ModelError, TrainResult, TrainSpec, booster_params
 
@@ -67,8 +68,12 @@ def train_synapseml(spark: SparkSession, prepared: Prepared, spec: TrainSpec) ->
     data = prepared.train.withColumn(VALID_FLAG, F.lit(False)).unionByName(
         prepared.valid.withColumn(VALID_FLAG, F.lit(True))
     )
+    # A barrier stage refuses ancestors with other partition counts (union, limit, coalesce …:
+    # BarrierJobUnsupportedRDDChainException); a shuffle to one partition per free slot gives
+    # SynapseML's barrier stage a plain input whatever plan the caller's frames have.
+    tasks = plan_tasks(prepared.train_rows_estimate + prepared.valid_rows_estimate, free_slots(spark))
     assembled = VectorAssembler(inputCols=list(spec.features), outputCol=FEATURES_COL,
-                                handleInvalid="keep").transform(data)
+                                handleInvalid="keep").transform(data).repartition(tasks)
     classifier = LightGBMClassifier(
         featuresCol=FEATURES_COL, labelCol=spec.label, weightCol=WEIGHT_COL,
         validationIndicatorCol=VALID_FLAG, **synapse_params(spec),
@@ -80,5 +85,5 @@ def train_synapseml(spark: SparkSession, prepared: Prepared, spec: TrainSpec) ->
         booster=booster, best_iteration=best if best and best > 0 else booster.current_iteration(),
         backend="synapseml", train_rows=prepared.train_rows_estimate, valid_rows=prepared.valid_rows_estimate,
         seconds=time.perf_counter() - t0, history={}, features=list(spec.features),
-        class_weights=prepared.class_weights, tasks=0,
+        class_weights=prepared.class_weights, tasks=tasks,
     )

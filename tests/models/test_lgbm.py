@@ -165,3 +165,7 @@ def test_synapseml_backend_trains_a_native_booster(spark, binary_frames):
     result = train(spark, train_df, valid_df, binary_spec(), backend="synapseml")
     auc = evaluate(score(valid_df, result.booster), "label", ["p_1"]).auc[1]
     assert result.backend == "synapseml" and auc > 0.75
+    # frames whose plans a barrier stage refuses as they are (limit: other partition counts)
+    small = train(spark, train_df.limit(3_000), valid_df.limit(1_000), binary_spec(num_boost_round=5),
+                  backend="synapseml")
+    assert small.booster.num_trees() == 5
