@@ -13,6 +13,7 @@ JARS_STAMP := $(JARS)/.fetched
 
 help:
 	@echo "make demo   - generate a world and run the daily decision on the embedded lake"
+	@echo "             (ARGS=\"--set lake.backend=spark_delta\": the same on Spark's Delta, jars from make jars)"
 	@echo "make test   - lint + test suite"
 	@echo "make bench  - benchmarks (not part of CI)"
 	@echo "make jars   - fetch the pinned Delta / SynapseML jars (jars/pom.xml) into jars/lib/"
@@ -57,7 +58,7 @@ unit: venv jars check-java
 test: lint unit
 
 demo: venv jars check-java
-	$(SPARK_ENV) $(VENV)/bin/sendopt demo
+	$(SPARK_ENV) $(VENV)/bin/sendopt demo $(ARGS)
 
 bench: venv jars check-java
 	$(SPARK_ENV) $(PY) -m benchmarks $(BENCH)
