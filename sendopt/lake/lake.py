@@ -74,9 +74,10 @@ class Lake:
 
             if not delta_available(self.spark):
                 raise LakeError(
-                    "lake.backend=spark_delta but Delta is not on the classpath: run on Databricks, or "
-                    "spark-submit with --packages io.delta:delta-spark_2.12:3.3.2 and the Delta extension "
-                    "(see README 'Running on a cluster'); or set lake.backend=embedded"
+                    "lake.backend=spark_delta but Delta is not on the classpath: locally run `make jars` "
+                    "(jars/pom.xml, fetched with mvn into jars/lib/); on a cluster spark-submit with --packages "
+                    "io.delta:delta-spark_2.12:3.3.3 and the Delta extension (README 'Running on a cluster'), "
+                    "or run on Databricks; or set lake.backend=embedded"
                 )
             return SparkDeltaBackend(self.spark, self.config.lake)
         from sendopt.lake.embedded import EmbeddedDeltaBackend
