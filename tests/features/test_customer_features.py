@@ -6,11 +6,11 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import open_lake
 from sendopt.features.customer import SOURCES, customer_features
 from sendopt.features.labels import NO_ACTION, PURCHASE, UNSUBSCRIBE, email_week_outcomes
 from sendopt.features.registry import feature_list, feature_names
-from sendopt.lake import Lake
-from sendopt.lake.tables.features import CUSTOMER_DAILY
+from sendopt.features.tables import CUSTOMER_DAILY
 
 SNAPSHOT = dt.date(2026, 2, 12)
 
@@ -23,7 +23,7 @@ TS = {"raw.orders": "order_ts", "raw.email_sends": "sent_at", "raw.email_events"
 @pytest.fixture(scope="module")
 def raw(spark, tiny_world):
     _, config = tiny_world
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     return {name: lake.read(name).cache() for name in SOURCES}, config
 
 

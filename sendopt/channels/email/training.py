@@ -19,23 +19,28 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sendopt.channels.email.inputs import training_snapshots
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.errors import SendoptError
-from sendopt.features.jobs import build_snapshots, training_snapshots
 from sendopt.features.labels import email_week_outcomes
 from sendopt.features.selection import correlation_prune, importance_trim
+from sendopt.features.snapshots import build_snapshots
+from sendopt.features.tables import CUSTOMER_DAILY
 from sendopt.lake.quality import read_clean
-from sendopt.lake.tables.features import CUSTOMER_DAILY
 from sendopt.models import dose_response
 from sendopt.models.response import FitReport
 from sendopt.observability import stage
 
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
-def training_frame(ctx, model: EmailResponseModel) -> DataFrame:
+
+def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
     """Labelled user-weeks of this market joined with their point-in-time features."""
     email = ctx.config.email
     lake = ctx.lake
@@ -91,7 +96,7 @@ class FittedMarket:
     holdout_from: dt.date
 
 
-def fit_market(ctx) -> FittedMarket:
+def fit_market(ctx: JobContext) -> FittedMarket:
     """Training set, feature selection, fit and reference stats of this market (nothing registered)."""
     model = EmailResponseModel(ctx.config, ctx.region, ctx.brand)
     training = ctx.config.email.training
@@ -125,7 +130,7 @@ def fit_market(ctx) -> FittedMarket:
     return FittedMarket(model, report, params, data, valid_df, cutoff)
 
 
-def train_market(ctx) -> str:
+def train_market(ctx: JobContext) -> str:
     """Train, evaluate and register this market's email response model; return its version."""
     fitted = fit_market(ctx)
     model, valid_eval, features = fitted.model, fitted.report.valid, fitted.report.features
@@ -138,5 +143,5 @@ def train_market(ctx) -> str:
     return version
 
 
-def run_train_email(ctx) -> None:
+def run_train_email(ctx: JobContext) -> None:
     train_market(ctx)

@@ -13,7 +13,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from sendopt.channels.email.decide import uniform_hash
+from sendopt.channels.primitives import uniform_hash
 from sendopt.channels.push.calibrate import ClickModel
 from sendopt.channels.push.config import PushConfig
 from sendopt.channels.push.strategies.base import CANDIDATE_COLUMNS, PushInputs, PushStrategy
