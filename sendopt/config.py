@@ -32,10 +32,10 @@ ENVIRONMENTS = ("local", "cluster", "databricks")
 
 
 class SparkConfig(Strict):
-    master: str | None = "local[*]"
+    master: str | None = None  # None: what spark-submit / the cluster provides (conf/local.yaml: local[*])
     app_name: str = "sendopt"
     driver_memory: str = "4g"
-    shuffle_partitions: int | Literal["auto"] = 8  # "auto": Databricks AQE decides
+    shuffle_partitions: int | Literal["auto"] = 200  # "auto": Databricks AQE decides
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     conf: dict[str, str] = Field(default_factory=dict)
 
@@ -270,6 +270,57 @@ class ConfigLoader:
         except ValidationError as exc:
             problems = [_describe_error(e, origin, layers) for e in exc.errors()]
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+#: Keys conf/base.yaml sets as deployment data, not defaults: the models have none (or an empty one).
+DEPLOYMENT_KEYS = frozenset({"lake.root", "markets", "push.strategies", "push.utc_offset_hours"})
+
+
+_REQUIRED = object()
+
+
+def _defaults_of(model: type[Strict]) -> dict[str, Any]:
+    """Every field's default as YAML would state it; a required section recurses into its own fields."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            kind = field.annotation
+            out[name] = _defaults_of(kind) if isinstance(kind, type) and issubclass(kind, Strict) else _REQUIRED
+        else:
+            value = field.get_default(call_default_factory=True)
+            out[name] = value.model_dump(mode="json") if isinstance(value, Strict) else value
+    return out
+
+
+def base_yaml_drift(conf_dir: str | Path | None = None) -> list[str]:
+    """Where ``base.yaml`` and the config models disagree: the models hold the defaults, base.yaml states every
+    one of them (with its comment) — one source, checked. Returns one line per key that differs or is missing."""
+    path = Path(conf_dir or default_conf_dir()) / "base.yaml"
+    problems: list[str] = []
+
+    def walk(yaml_value: Any, default: Any, model_field_path: str) -> None:
+        if model_field_path in DEPLOYMENT_KEYS:
+            return
+        if isinstance(default, dict) and isinstance(yaml_value, dict) and default is not _REQUIRED:
+            for key in sorted(set(default) | set(yaml_value), key=str):
+                sub = f"{model_field_path}.{key}" if model_field_path else str(key)
+                if key not in yaml_value:
+                    if default[key] is _REQUIRED or sub in DEPLOYMENT_KEYS:
+                        continue  # set by an overlay or the CLI (env), or deployment data
+                    problems.append(f"{path}: {sub} is missing (the model's default is {default[key]!r})")
+                elif key not in default:
+                    problems.append(f"{path}: {sub} is not a config key")
+                else:
+                    walk(yaml_value[key], default[key], sub)
+            return
+        if default is _REQUIRED:
+            return
+        as_json = json.loads(json.dumps(default, default=str))
+        if yaml_value != as_json and not (isinstance(yaml_value, (int, float)) and yaml_value == default):
+            problems.append(f"{path}: {model_field_path} is {yaml_value!r} but the model's default is {as_json!r}")
+
+    walk(_read_yaml(path), _defaults_of(config_model()), "")
+    return problems
 
 
 def load_config(

@@ -10,7 +10,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from sendopt.catalog import open_lake
+from sendopt.catalog import open_lake  # noqa: E402
 from sendopt.config import load_config  # noqa: E402
 
 
@@ -49,7 +49,6 @@ def lake_config(tmp_path):
 
 @pytest.fixture
 def lake(spark, lake_config):
-
     return open_lake(spark, lake_config)
 
 

@@ -81,6 +81,16 @@ class TraitsConfig(Strict):
     dormant_share: float = Field(0.15, ge=0, le=1, description="existing users already decaying at the start")
     decay_days: float = Field(21.0, gt=0, description="e-folding time of engagement once decay starts")
     activity_floor: float = Field(0.03, ge=0, le=1)
+    signup_age_mean_days: float = Field(400.0, gt=0, description="existing users: mean days since signup")
+    signup_age_max_days: int = Field(5 * 365, ge=1, description="existing users: at most this many days")
+    age_min: int = Field(18, ge=0, description="youngest customer (years)")
+    age_max: int = Field(90, ge=1, description="oldest customer (years)")
+    age_mean_excess: float = Field(17.0, gt=0, description="mean years above age_min (exponential)")
+    age_purchase_slope: float = Field(0.01, description="purchase logit lost per year above age_pivot")
+    age_pivot: int = Field(40, description="the age with no age effect")
+    preferred_hour_mean: float = Field(12.0, ge=0, le=23, description="mean preferred contact hour")
+    preferred_hour_sd: float = Field(3.5, ge=0)
+    preferred_hour_range: tuple[int, int] = Field((7, 22), description="preferred hours are clipped to this")
 
 
 class EmailConfig(Strict):
@@ -96,6 +106,8 @@ class WebConfig(Strict):
     events_per_session: float = Field(3.0, gt=0)
     add_to_cart_rate: float = Field(0.12, ge=0, le=1)
     favourite_share: float = Field(0.6, ge=0, le=1, description="share of browsing in the favourite category")
+    session_hour_mean: float = Field(20.0, ge=0, le=23.5, description="mean start hour of a web session")
+    session_hour_sd: float = Field(3.5, ge=0)
 
 
 class PushConfig(Strict):
@@ -173,6 +185,10 @@ class MerchantsConfig(Strict):
 
 class PromoConfig(Strict):
     campaigns: int = Field(60, ge=0)
+    lead_days: int = Field(14, ge=0, description="campaigns start at least this many days after the window starts "
+                           "and before it ends (history before, room after)")
+    min_length_days: int = Field(6, ge=0, description="a campaign runs this many days plus a uniform extra")
+    extra_length_days: int = Field(15, ge=1, description="the extra is uniform in [0, this)")
     discount_pcts: tuple[int, ...] = (5, 10, 15, 20, 30)
     voucher_values: tuple[float, ...] = (0.0, 5.0, 10.0)
     min_spends: tuple[float, ...] = (0.0, 20.0, 40.0)

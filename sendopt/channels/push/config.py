@@ -85,7 +85,7 @@ class PushConfig(Strict):
     utc_offset_hours: dict[str, int] = Field(default_factory=dict, description="region → local − UTC hours")
     fatigue_ignored: int = Field(5, ge=1, description="skip users whose last k pushes were all unopened")
     fatigue_days: int = Field(14, ge=1, description="pushes of this many days count for fatigue")
-    radius_km: float = Field(10.0, gt=0, description="stores farther than this from the user are not promoted")
+    radius_km: float = Field(20.0, gt=0, description="stores farther than this from the user are not promoted")
     location_days: int = Field(56, ge=1, description="card payments of this many days locate the user")
     location_sources: tuple[Literal["home", "card_median"], ...] = Field(
         ("home", "card_median"), min_length=1,
