@@ -1,4 +1,4 @@
-"""``train-email``: the weekly training set, feature selection, fit, evaluation, MLflow registration.
+"""``train`` / ``ensure-models``: the weekly training set, feature selection, fit, evaluation, MLflow registration.
 
 Unit: a user-week with k planned emails (``raw.email_assignments``), features at
 ``week_start - gap_days``, outcome in ``[week_start, week_start + 7)``. The
@@ -47,7 +47,7 @@ def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
     snapshots = training_snapshots(ctx)
     if len(snapshots) < 2:
         raise SendoptError(
-            f"train-email {ctx.region}/{ctx.brand}: need ≥ 2 matured weeks in raw.email_assignments before "
+            f"train {ctx.region}/{ctx.brand}: need ≥ 2 matured weeks in raw.email_assignments before "
             f"{ctx.run_date}, found {len(snapshots)} — generate more days or pick a later --date"
         )
     build_snapshots(ctx, snapshots)
@@ -79,7 +79,7 @@ def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
 def split_by_time(df: DataFrame, valid_weeks: int) -> tuple[DataFrame, DataFrame, dt.date]:
     weeks = sorted(r[0] for r in df.select("week_start").distinct().collect())  # a handful of weeks
     if len(weeks) <= valid_weeks:
-        raise SendoptError(f"train-email: {len(weeks)} weeks of data, need more than valid_weeks={valid_weeks}")
+        raise SendoptError(f"train: {len(weeks)} weeks of data, need more than valid_weeks={valid_weeks}")
     cutoff = weeks[-valid_weeks]
     return df.where(F.col("week_start") < F.lit(cutoff)), df.where(F.col("week_start") >= F.lit(cutoff)), cutoff
 
