@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from sendopt.channels.email.backtest import backtest
 from sendopt.channels.email.inputs import market_features
 from sendopt.channels.email.tables import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
+from sendopt.channels.primitives import in_market
 from sendopt.channels.push.jobs import best_pairs
 from sendopt.channels.push.send_time import send_hours
 from sendopt.channels.push.tables import MCC_AFFINITY, PUSH_NOTIFICATIONS, PUSH_POLICY_EVALUATION
@@ -60,7 +61,7 @@ def run_evaluate_push(ctx: JobContext) -> None:
     if not ctx.lake.exists(PUSH_NOTIFICATIONS):
         raise SendoptError(f"evaluate-push: {PUSH_NOTIFICATIONS.full_name} does not exist; run decide-push first")
     published = ctx.lake.read(PUSH_NOTIFICATIONS).where(
-        (F.col("decision_date") == F.lit(d)) & (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand))
+        (F.col("decision_date") == F.lit(d)) & in_market(ctx.region, ctx.brand))
     pairs = best_pairs(ctx.spark, ctx.lake, d, ctx.region, ctx.brand, cfg, ctx.log)
     with stage(ctx.spark, ctx.log, "evaluate-push: true outcomes", region=ctx.region, brand=ctx.brand):
         hours = send_hours(pairs.pushes, pairs.best.select("user_id").distinct(), d, cfg, ctx.region)

@@ -23,7 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
-from sendopt.channels.primitives import arm_of
+from sendopt.channels.primitives import arm_of, in_market
 from sendopt.errors import SendoptError
 from sendopt.lake.quality import read_clean
 from sendopt.lifecycle.experiment_config import ExperimentsConfig
@@ -252,7 +252,7 @@ def analyze_experiment(ctx: JobContext, arms: dict[str, str]) -> None:
         raise SendoptError(f"ab-analyze: {AB_ASSIGNMENTS.full_name} does not exist — enable "
                            "lifecycle.experiments and run ab-assign (and the decisions) first")
     assigned = lake.read(AB_ASSIGNMENTS).where(
-        (F.col("experiment") == config.name) & (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+        (F.col("experiment") == config.name) & in_market(ctx.region, ctx.brand)
         & (F.col("first_assigned_date") <= F.lit(ctx.run_date)))
     window_start = F.lit(config.start_date) if config.start_date else F.col("first_assigned_date")
     with stage(ctx.spark, ctx.log, "ab-analyze: outcomes per arm", experiment=config.name, region=ctx.region,

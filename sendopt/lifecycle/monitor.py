@@ -28,6 +28,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
 from sendopt.lifecycle.channels import LifecycleChannel
 from sendopt.lifecycle.config import MonitorConfig
@@ -247,7 +248,7 @@ def _history(ctx: JobContext, current: pd.DataFrame) -> pd.DataFrame:
     """AUC over time: earlier runs' weeks (their latest run) plus this run's, one row per week."""
     past = pd.DataFrame(columns=current.columns)
     if ctx.lake.exists(PERFORMANCE):
-        past = (ctx.lake.read(PERFORMANCE).where((F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+        past = (ctx.lake.read(PERFORMANCE).where(in_market(ctx.region, ctx.brand)
                                                  & (F.col("run_date") < F.lit(ctx.run_date)))
                 .select("run_date", *current.columns).toPandas())  # weeks × runs, small
         past = past.sort_values("run_date").drop_duplicates("week_start", keep="last").drop(columns="run_date")

@@ -53,6 +53,7 @@ from sendopt.channels.email.decide import (
 )
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.channels.email.tables import BACKTEST_RESULTS
+from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
 from sendopt.features.labels import PURCHASE, UNSUBSCRIBE, email_week_outcomes
 from sendopt.features.snapshots import build_snapshots
@@ -84,7 +85,7 @@ def backtest_weeks(lake, region: str, brand: str, run_date: dt.date, weeks: int)
     """The last ``weeks`` week starts with matured exploration outcomes (a handful of dates)."""
     rows = (
         lake.read("raw.email_assignments")
-        .where((F.col("region") == region) & (F.col("brand") == brand) & (F.col("policy") == "exploration")
+        .where(in_market(region, brand) & (F.col("policy") == "exploration")
                & (F.date_add(F.col("week_start"), 7) <= F.lit(run_date)))
         .select("week_start").distinct().orderBy(F.desc("week_start")).limit(weeks).collect()
     )
@@ -94,7 +95,7 @@ def backtest_weeks(lake, region: str, brand: str, run_date: dt.date, weeks: int)
 def logged_weeks(ctx: JobContext, weeks: list[dt.date]) -> DataFrame:
     """Exploration user-weeks with k, probability, outcome and reward, joined with their snapshot features."""
     email = ctx.config.email
-    market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+    market = in_market(ctx.region, ctx.brand)
     assignments = read_clean(ctx.lake, "raw.email_assignments", ctx.run_date).where(
         market & (F.col("policy") == "exploration") & F.col("week_start").isin(weeks))
     outcomes = email_week_outcomes(

@@ -11,6 +11,7 @@ from sendopt.channels.email.inputs import market_features
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.channels.email.tables import EMAIL_FREQUENCY
 from sendopt.channels.email.training import fit_market
+from sendopt.channels.primitives import in_market
 from sendopt.config import SendoptConfig
 from sendopt.features.labels import PURCHASE, UNSUBSCRIBE, email_week_outcomes
 from sendopt.lake.quality import read_clean
@@ -54,7 +55,7 @@ class EmailLifecycle(LifecycleChannel):
         if not ctx.lake.exists(EMAIL_FREQUENCY):
             return None
         return ctx.lake.read(EMAIL_FREQUENCY).where(
-            (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+            in_market(ctx.region, ctx.brand)
             & (F.col("decision_date") <= F.lit(ctx.run_date)) & F.col("model_version").isNotNull()
         )
 
@@ -67,7 +68,7 @@ class EmailLifecycle(LifecycleChannel):
         decisions = self.published(ctx)
         if decisions is None or not ctx.lake.exists("raw.email_assignments"):
             return None
-        market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+        market = in_market(ctx.region, ctx.brand)
         decisions = decisions.where(F.col("decision_date") < F.lit(ctx.run_date))
         outcomes = email_week_outcomes(
             read_clean(ctx.lake, "raw.email_assignments", ctx.run_date).where(market),

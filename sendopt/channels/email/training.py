@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from sendopt.channels.email.inputs import training_snapshots
 from sendopt.channels.email.model import EmailResponseModel
+from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
 from sendopt.features.labels import email_week_outcomes
 from sendopt.features.selection import correlation_prune, importance_trim
@@ -51,7 +52,7 @@ def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
             f"{ctx.run_date}, found {len(snapshots)} — generate more days or pick a later --date"
         )
     build_snapshots(ctx, snapshots)
-    market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+    market = in_market(ctx.region, ctx.brand)
     assignments = read_clean(lake, "raw.email_assignments", ctx.run_date).where(market)
     assignments = assignments.where(
         F.date_sub(F.col("week_start"), email.gap_days).isin(list(snapshots))

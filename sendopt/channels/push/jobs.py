@@ -51,7 +51,7 @@ def best_pairs(spark, lake, run_date: dt.date, region: str, brand: str, cfg: Pus
     days = max(cfg.conciliation.history_days, cfg.fatigue_days, cfg.send_time.history_days, cfg.calibration.days,
                cfg.cooldown_hours // 24 + cfg.period_days)
     pushes = read("raw.push_notifications").where(  # the market's push history the rules look at
-        (F.col("region") == region) & (F.col("brand") == brand)
+        in_market(region, brand)
         & F.col("event_date").between(F.lit(run_date - dt.timedelta(days=days)), F.lit(run_date - dt.timedelta(days=1)))
     ).localCheckpoint()
     strategies = load_strategies(cfg)
@@ -62,7 +62,7 @@ def best_pairs(spark, lake, run_date: dt.date, region: str, brand: str, cfg: Pus
         contacts = recent_contacts(lake, run_date - dt.timedelta(days=cfg.cooldown_hours // 24 + cfg.period_days),
                                    run_date)
         this_slice = ((F.col("channel") == "push") & (F.col("contact_date") == F.lit(run_date))
-                      & (F.col("region") == region) & (F.col("brand") == brand))
+                      & in_market(region, brand))
         blocked = o.cooldown_users(contacts.where(~this_slice), pushes, run_date, cfg).unionByName(
             o.fatigued_users(pushes, run_date, cfg))
         eligible = o.filter_candidates(candidates, blocked, cfg).localCheckpoint()
