@@ -44,9 +44,9 @@ def test_bad_config_fails_with_one_line(capsys):
 
 
 def test_unknown_market_is_refused(capsys, lake_config):
-    code = main(["simulate-outcomes", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
+    code = main(["decide-email", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
     assert code == 2  # a SendoptError: one clear line, not a crash
-    assert "FAILED simulate-outcomes: --region mars --brand None: not one of the configured markets" in (
+    assert "FAILED decide-email: --region mars --brand None: not one of the configured markets" in (
         capsys.readouterr().err)
 
 

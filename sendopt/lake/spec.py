@@ -151,8 +151,10 @@ class Catalog:
         return spec
 
     def get(self, table: str | TableSpec) -> TableSpec:
+        """The catalog's spec of ``table`` — a name, or a spec whose name the catalog knows (the catalog's
+        version wins: its columns may follow the running config); an unknown spec is returned as given."""
         if isinstance(table, TableSpec):
-            return table
+            return self._specs.get(table.full_name, table)
         try:
             return self._specs[table]
         except KeyError:

@@ -125,3 +125,17 @@ def test_labels_are_exclusive_with_documented_precedence(spark):
     assert out == {"buyer": (PURCHASE, 20.0, 3), "quitter": (UNSUBSCRIBE, 0.0, 7), "both": (UNSUBSCRIBE, 5.0, 5),
                    "idle": (NO_ACTION, 0.0, 1), "late": (NO_ACTION, 0.0, 2)}
     assert email_week_outcomes(assignments, orders, events, week + dt.timedelta(days=6)).count() == 0
+
+
+def test_the_feature_table_follows_the_configured_windows(raw, spark, tmp_path):
+    """Other ``features.windows`` give other columns, and the lake writes them (the catalog follows the config)."""
+    tables, config = raw
+    other = config.model_copy(update={
+        "features": config.features.model_copy(update={"windows": (7, 28)}),
+        "lake": config.lake.model_copy(update={"root": str(tmp_path / "lake")})})
+    lake = open_lake(spark, other)
+    df = customer_features(tables, SNAPSHOT, other.features)
+    assert "orders_28d" in df.columns and "orders_91d" not in df.columns
+    written = lake.write(df, CUSTOMER_DAILY, mode="replace", where={"snapshot_date": [SNAPSHOT]})
+    assert written.rows == df.count()
+    assert lake.read(CUSTOMER_DAILY).columns == df.columns
