@@ -9,7 +9,8 @@ what the jobs need.
 The JVM side (Delta Lake, SynapseML's LightGBM) is pinned in ``jars/pom.xml`` and
 fetched by ``make jars`` into ``jars/lib/``. A session sendopt starts itself puts
 those jars on its classpath (``spark.jars``) only when the config asks for them
-(``lake.backend: spark_delta``, ``email.training.backend: synapseml``) or the
+(``lake.backend: spark_delta``, a ``<section>.training.backend: synapseml`` such as
+``email.training.backend``) or the
 caller does (``get_spark(config, jars=...)``), and with Delta it sets Delta's
 session extension and catalog. The jars carry their own Python wrappers
 (``delta.tables``, ``synapse.ml``), which are put on ``sys.path`` too.
@@ -22,10 +23,13 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
-from sendopt.config import SendoptConfig
+if TYPE_CHECKING:  # the engine needs only the config's shape, not the domains it imports
+    from sendopt.config import SendoptConfig
+
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,10 @@ def required_jar_groups(config: SendoptConfig) -> set[str]:
     groups = set()
     if config.lake.backend == "spark_delta":
         groups.add("delta")
-    if config.email.training.backend == "synapseml":
-        groups.add("synapseml")
+    for name in type(config).model_fields:  # any section's `training.backend` (email.training.backend …)
+        training = getattr(getattr(config, name, None), "training", None)
+        if getattr(training, "backend", None) == "synapseml":
+            groups.add("synapseml")
     return groups
 
 

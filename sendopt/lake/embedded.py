@@ -29,9 +29,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sendopt.config import LakeConfig
 from sendopt.errors import CommitConflictError, LakeError, TableNotFoundError, UnsupportedTableError
 from sendopt.lake.commit import CommitInfo, WriteResult
+from sendopt.lake.config import LakeConfig
 from sendopt.lake.files import FILE_ROW_SCHEMA, HIVE_NULL, make_file_writer, partition_value_text
 from sendopt.lake.schema import check_stored_schema
 from sendopt.lake.spec import TableSpec

@@ -10,10 +10,10 @@ import shutil
 import mlflow
 from pyspark.sql import functions as F
 
+from sendopt.catalog import open_lake
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.cli import main
 from sendopt.config import load_config
-from sendopt.lake import Lake
 from sendopt.models import tracking
 from tests.conftest import require_jars
 
@@ -34,7 +34,7 @@ def test_synapseml_trained_email_model_feeds_the_decisions(tiny_world, spark, tm
     version = tracking.champion_version(name)
     run = mlflow.MlflowClient().get_run(mlflow.MlflowClient().get_model_version(name, version).run_id)
     assert run.data.params["backend"] == "synapseml" and run.data.metrics["valid_auc"] > 0.5
-    df = Lake(spark, config).read("decisions.email_frequency").where(F.col("decision_date") == DATE)
+    df = open_lake(spark, config).read("decisions.email_frequency").where(F.col("decision_date") == DATE)
     assert df.count() > 0 and {tuple(r) for r in df.select("region", "brand").distinct().collect()} == {
         ("north", "alpha")}
     bad = df.where(F.abs(F.col("p_purchase") + F.col("p_unsubscribe") + F.col("p_no_action") - 1) > 1e-9)

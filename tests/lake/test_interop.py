@@ -12,8 +12,9 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import CATALOG
 from sendopt.errors import UnsupportedTableError
-from sendopt.lake import CATALOG, Lake, TableSpec, col
+from sendopt.lake import Lake, TableSpec, col
 from tests.conftest import require_jars
 
 LABELS = ["a b", "a/b", "k=v", "ünï%", None, "plain"]
