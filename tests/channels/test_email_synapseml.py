@@ -1,6 +1,6 @@
 """The email response model trained by SynapseML's LightGBMClassifier feeds the same decisions.
 
-Runs on a copy of the tiny world (its own MLflow registry), for one market, with
+Runs on a copy of the tiny world (its own MLflow registry, no decisions yet), for one market, with
 ``email.training.backend=synapseml``; needs SynapseML's jars from ``make jars`` on the session.
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ def test_synapseml_trained_email_model_feeds_the_decisions(tiny_world, spark, tm
     require_jars(spark, "synapseml")
     args, config = tiny_world
     root = tmp_path / "lake"
-    shutil.copytree(config.lake.root, root, ignore=shutil.ignore_patterns("_mlflow"))
+    # the raw and feature tables only: no registry, no decisions other tests wrote
+    shutil.copytree(config.lake.root, root, ignore=shutil.ignore_patterns("_mlflow", "decisions"))
     args = [a if not str(a).startswith("lake.root=") else f"lake.root={root}" for a in args]
     args = [*args, "--set", "email.training.backend=synapseml", "--region", "north", "--brand", "alpha"]
     assert main(["email-daily", *args, "--date", DATE]) == 0
