@@ -10,7 +10,7 @@ from sendopt.models.barrier import plan_tasks, train_partitioned
 from sendopt.models.prepare import class_weights, prepare
 from sendopt.models.spec import WEIGHT_COL
 from sendopt.models.synapse import synapse_params
-from sendopt.spark import synapseml_available
+from sendopt.spark import missing_jars_reason, synapseml_available
 from tests.conftest import require_jars
 from tests.models.conftest import FEATURES
 
@@ -146,8 +146,11 @@ def test_bad_inputs_fail_with_the_column_named(spark, binary_frames):
         resolve_backend(spark, "xgboost")
 
 
-def test_auto_backend_is_barrier_without_synapseml_jars(spark):
-    assert resolve_backend(spark, "auto") == ("synapseml" if synapseml_available(spark) else "barrier")
+def test_auto_backend_is_synapseml_exactly_where_its_jars_are(spark):
+    fetched = missing_jars_reason("synapseml") is None  # the suite's one session carries them once fetched
+    assert synapseml_available(spark) == fetched
+    assert resolve_backend(spark, "auto") == ("synapseml" if fetched else "barrier")
+    assert resolve_backend(spark, "barrier") == "barrier"
 
 
 def test_synapseml_params_mirror_lightgbm_params():
