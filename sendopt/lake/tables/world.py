@@ -292,6 +292,40 @@ COUPON_ASSIGNMENTS = TableSpec(
         col("converted", "boolean", "Made a first purchase within 30 days", nullable=False),
         col("converted_date", "date", "Date of the first purchase, null if none"),
         col("value_90d", "double", "Gross value in the 90 days after signup", nullable=False, unit="currency"),
+        col("coupon_cost", "double", "Face value paid when the converted customer redeemed the coupon (0 if "
+            "none)", unit="currency"),
+    ),
+    keys=("user_id",),
+)
+
+COUPON_OBSERVATIONAL = TableSpec(
+    "raw",
+    "coupon_observational",
+    description="Coupons of the period before the trial: levels chosen by a business rule on signup "
+    "observables (confounded), no assignment probability logged; same outcomes as the trial.",
+    columns=(
+        _USER,
+        col("assigned_date", "date", "Signup day, when the coupon was granted", nullable=False),
+        col("coupon_level", "double", "Coupon value (0 = none)", nullable=False, unit="currency"),
+        col("converted", "boolean", "Made a first purchase within 30 days", nullable=False),
+        col("converted_date", "date", "Date of the first purchase, null if none"),
+        col("value_90d", "double", "Gross value in the 90 days after signup", nullable=False, unit="currency"),
+        col("coupon_cost", "double", "Face value paid when redeemed (0 if none)", unit="currency"),
+    ),
+    keys=("user_id",),
+)
+
+SIGNUP_SESSIONS = TableSpec(
+    "raw",
+    "signup_sessions",
+    description="What was recorded at signup and in the first session of customers who signed up in the "
+    "coupon periods (before any coupon): acquisition channel, pages viewed, add-to-cart.",
+    columns=(
+        _USER,
+        col("signup_date", "date", "Date the account was created", nullable=False),
+        col("acquisition_channel", "string", "organic | paid_social | search | referral | affiliate"),
+        col("first_session_pages", "int", "Pages viewed in the first session", unit="pages"),
+        col("first_session_add_to_cart", "boolean", "Added something to the cart in the first session"),
     ),
     keys=("user_id",),
 )
@@ -382,8 +416,8 @@ MCC_PAIRS = TableSpec(
 COUPON_EFFECTS = TableSpec(
     "truth",
     "coupon_effects",
-    description="True conversion probability and expected 90-day value per trial user and coupon level, "
-    "and the effect versus no coupon.",
+    description="True conversion probability, expected 90-day value and expected coupon cost per trial "
+    "(and observational) customer and coupon level, and the effects versus no coupon.",
     columns=(
         _USER,
         col("coupon_level", "double", "Coupon value", nullable=False, unit="currency"),
@@ -391,6 +425,11 @@ COUPON_EFFECTS = TableSpec(
         col("expected_value_90d", "double", "p_convert × expected gross value", unit="currency"),
         col("effect_convert", "double", "p_convert − p_convert at level 0", unit="probability"),
         col("effect_value_90d", "double", "expected_value_90d − that at level 0", unit="currency"),
+        col("expected_cost", "double", "p_convert × coupon_level (face value paid on redemption)",
+            unit="currency"),
+        col("net_effect", "double", "effect_value_90d − expected_cost: the net gain of the level vs none",
+            unit="currency"),
+        col("population", "string", "trial | observational"),
     ),
     keys=("user_id", "coupon_level"),
 )
@@ -409,6 +448,7 @@ RESPONSE_PARAMS = TableSpec(
 RAW_TABLES = [
     CUSTOMERS, CONSENTS, EMAIL_ASSIGNMENTS, EMAIL_SENDS, EMAIL_EVENTS, ORDERS, WEB_EVENTS, PUSH_NOTIFICATIONS, CARD_TRANSACTIONS,
     MERCHANTS, STORES, PROMO_CAMPAIGNS, PROMO_OFFERS, PROMO_REDEMPTIONS, COUPON_ASSIGNMENTS,
+    COUPON_OBSERVATIONAL, SIGNUP_SESSIONS,
 ]
 TRUTH_TABLES = [USER_TRAITS, MCC_PAIRS, COUPON_EFFECTS, RESPONSE_PARAMS]
 TABLES: list[TableSpec] = [*RAW_TABLES, MCC_CODES, QUARANTINE_RAW_ROWS, *TRUTH_TABLES]
@@ -434,4 +474,8 @@ CHECKS: dict[str, RawChecks] = {
     COUPON_ASSIGNMENTS.full_name: RawChecks(
         event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d")
     ),
+    COUPON_OBSERVATIONAL.full_name: RawChecks(
+        event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d", "coupon_cost")
+    ),
+    SIGNUP_SESSIONS.full_name: RawChecks(event_time="signup_date", user_key="user_id"),
 }
