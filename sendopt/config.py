@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sendopt.channels.coupons.config import CouponsConfig
 from sendopt.channels.email.config import EmailConfig
 from sendopt.channels.push.affinity_config import AffinityConfig
 from sendopt.channels.push.config import PushConfig
@@ -103,6 +104,7 @@ class SendoptConfig(_Strict):
     lifecycle: LifecycleConfig = LifecycleConfig()
     affinity: AffinityConfig = AffinityConfig()
     push: PushConfig = PushConfig()
+    coupons: CouponsConfig = CouponsConfig()
 
     @property
     def config_hash(self) -> str:
