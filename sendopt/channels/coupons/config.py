@@ -54,7 +54,7 @@ class AllocationConfig(_Frozen):
     budget_per_customer: float | None = Field(
         None, ge=0, description="budget as expected spend per scored customer (used when budget is None)")
     method: Literal["lagrangian", "greedy"] = "lagrangian"
-    bisection_steps: int = Field(40, ge=5, le=200)
+    bisection_steps: int = Field(12, ge=3, le=100, description="k-section passes (8 prices per Spark aggregation)")
     min_share: dict[str, float] = Field(
         default_factory=dict, description="minimum share of customers given some coupon per group value, "
         "e.g. {'region=south': 0.1}")
