@@ -53,6 +53,14 @@ JOBS: dict[str, JobDef] = {
                "sequential MCC affinities (mcc2 within W days after mcc1) per region and window"),
         JobDef("evaluate-affinity", "sendopt.evaluation.mcc_affinity:run_evaluate_affinity",
                "precision/recall of the planted MCC pairs among the top affinities (generated worlds)"),
+        JobDef("import-trial", "sendopt.channels.coupons.jobs:run_import_trial",
+               "map a coupon trial (the world's, or --path file.csv|parquet|delta) onto features.coupon_trial"),
+        JobDef("train-uplift", "sendopt.channels.coupons.jobs:run_train_uplift",
+               "T/S/X/DR meta-learners per coupon level; MLflow per learner; gate picks the champion on the holdout"),
+        JobDef("assign-coupons", "sendopt.channels.coupons.jobs:run_assign_coupons",
+               "coupon level per new signup of the run date: net gain under the budget (Lagrangian dual)"),
+        JobDef("evaluate-uplift", "sendopt.evaluation.coupon_policy:run_evaluate_uplift",
+               "Qini/AUUC/uplift@k with intervals, IPS/DR policy values vs baselines, Q(B); truth + oracle on worlds"),
         JobDef("catalog", "sendopt.lake.maintenance:run_catalog",
                "list every catalog table with its path, version and row count"),
         JobDef("lake-maintenance", "sendopt.lake.maintenance:run_lake_maintenance",
@@ -64,6 +72,7 @@ JOBS: dict[str, JobDef] = {
 #: validate-raw first: it records the raw versions that passed, which later jobs then read without re-checking.
 EMAIL_DAILY = ("validate-raw", "build-features", "ensure-models", "decide-email", "evaluate-email")
 PUSH_DAILY = ("validate-raw", "mcc-affinity", "decide-push", "evaluate-push")
+COUPONS = ("import-trial", "train-uplift", "assign-coupons", "evaluate-uplift")
 PIPELINES: dict[str, tuple[str, ...]] = {
     # the production day: monitors first (a trigger retrains before deciding), then both channels decide
     "daily": ("validate-raw", "build-features", "mcc-affinity", "monitor", "retrain-if-triggered", "ensure-models", "ab-assign",
@@ -71,6 +80,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "email-daily": EMAIL_DAILY,
     "push-daily": PUSH_DAILY,
     "experiment": ("ab-analyze",),
+    "coupons": COUPONS,
     "weekly-backtest": ("calibrate-tiers",),
     "demo": ("generate-world", "validate-raw", "build-features", "mcc-affinity", "ensure-models", "decide-email",
              "decide-push", "evaluate-email", "evaluate-push", "evaluate-affinity", "catalog"),

@@ -99,7 +99,7 @@ def allocate(df: DataFrame, gain_cols: list[str], cost_cols: list[str], budget: 
     groups = {name: _group_col(name) for name in (min_share or {})}
     for name, cond in groups.items():
         base = base.withColumn(_gname(name), cond)
-    base = base.cache()
+    base = base.localCheckpoint()  # materialized once: every search step re-reads it
     gains = [F.when(F.col("_elig"), F.col(c).cast("double")).otherwise(F.lit(float("-inf"))) if k else F.lit(0.0)
              for k, c in enumerate(gain_cols)]
     costs = [F.col(c).cast("double") if k else F.lit(0.0) for k, c in enumerate(cost_cols)]
@@ -186,7 +186,8 @@ def allocate(df: DataFrame, gain_cols: list[str], cost_cols: list[str], budget: 
     out = out.withColumn("choice", F.col("_choice")).withColumn("gain", _pick(gains, F.col("choice"))) \
         .withColumn("spend", _pick(costs, F.col("choice"))).drop("_choice", "_elig", "_alt",
                                                                   *[_gname(n) for n in groups])
-    out = out.withColumn("gain", F.when(F.col("choice") == 0, 0.0).otherwise(F.col("gain")))
+    out = out.withColumn("gain", F.when(F.col("choice") == 0, 0.0).otherwise(F.col("gain"))).localCheckpoint()
+    base.unpersist()
     totals = out.agg(F.sum("spend").alias("s"), F.sum("gain").alias("g"), F.count(F.lit(1)).alias("n"),
                      F.sum((F.col("choice") > 0).cast("int")).alias("t")).first()
     shares = {name: _share(out.withColumn(_gname(name), cond), F.col("choice"), name)

@@ -120,7 +120,7 @@ def isotonic(cols: list[Column]) -> list[Column]:
 
 
 def predict(df: DataFrame, model: UpliftModel) -> DataFrame:
-    """conv_k, value_k, cost_k, net_k for every arm and inc_value_k, tau_k (k ≥ 1) for every row of ``df``."""
+    """conv_k, value_k, cost_k, net_k, inc_value_k and tau_k (0 for arm 0) for every arm and row of ``df``."""
     out = score_outputs(df, model)
     k1 = model.arms
     conv = [F.least(F.greatest(F.col(f"_conv_{k}"), F.lit(0.0)), F.lit(1.0)) for k in range(k1)]
@@ -130,8 +130,8 @@ def predict(df: DataFrame, model: UpliftModel) -> DataFrame:
     out = out.select("*", *[F.col(f"_value_{k}").alias(f"value_{k}") for k in range(k1)],
                      *[(F.col(f"conv_{k}") * F.lit(float(model.faces[k]))).alias(f"cost_{k}") for k in range(k1)])
     out = out.select("*", *[(F.col(f"value_{k}") - F.col(f"cost_{k}")).alias(f"net_{k}") for k in range(k1)])
-    out = out.select("*", *[(F.col(f"value_{k}") - F.col("value_0")).alias(f"inc_value_{k}") for k in range(1, k1)],
-                     *[(F.col(f"net_{k}") - F.col("net_0")).alias(f"tau_{k}") for k in range(1, k1)])
+    out = out.select("*", *[(F.col(f"value_{k}") - F.col("value_0")).alias(f"inc_value_{k}") for k in range(k1)],
+                     *[(F.col(f"net_{k}") - F.col("net_0")).alias(f"tau_{k}") for k in range(k1)])
     return out.drop(*[c for c in out.columns if c.startswith("_conv_") or c.startswith("_value_")])
 
 

@@ -1,0 +1,209 @@
+"""Coupon jobs: ``import-trial``, ``train-uplift``, ``assign-coupons``, ``evaluate-uplift``."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.coupons import lifecycle
+from sendopt.channels.coupons.allocation import allocate
+from sendopt.channels.coupons.features import expand, signup_features
+from sendopt.channels.coupons.learners import face_values, fit_learners, predict
+from sendopt.channels.coupons.metrics import PolicyValue, policy_value
+from sendopt.channels.coupons.tables import COUPON_ASSIGNMENTS, COUPON_TRIAL
+from sendopt.channels.coupons.trial import (
+    TrialError,
+    import_trial,
+    read_source,
+    trial_feature_names,
+    world_trial,
+)
+from sendopt.errors import SendoptError
+from sendopt.lake.tables.world import CONSENTS, CUSTOMERS, SIGNUP_SESSIONS
+from sendopt.models import tracking
+
+OBSERVATIONAL = "world_observational"
+
+
+# ---------------------------------------------------------------- import-trial
+def run_import_trial(ctx) -> None:
+    """Write a trial into ``features.coupon_trial``: a team's file (``coupons.import_trial.path``) or the world's."""
+    cfg = ctx.config.coupons
+    imp = cfg.import_trial
+    if imp.path:
+        source = read_source(ctx.spark, imp.path, imp.format)
+        out = import_trial(ctx.spark, source, imp, cfg.trial, cfg.evaluation.holdout_share)
+        names = [cfg.trial]
+        frames = [out]
+    else:
+        if cfg.trial != "world":
+            raise TrialError(f"import-trial: coupons.trial={cfg.trial!r} needs --path (only 'world' is built "
+                             f"from the lake's raw coupon tables)")
+        levels = list(ctx.config.world.coupons.levels)
+        frames = [world_trial(ctx.lake, cfg, levels), world_trial(ctx.lake, cfg, levels, observational=True)]
+        names = ["world", OBSERVATIONAL]
+    counts = {}
+    for name, frame in zip(names, frames, strict=True):
+        ctx.lake.write(frame, COUPON_TRIAL, mode="replace", where={"trial": name})
+        counts[name] = {r["arm"]: r["count"] for r in ctx.lake.read(COUPON_TRIAL).where(
+            F.col("trial") == name).groupBy("arm").count().collect()}
+    ctx.summary["message"] = f"imported {counts}"
+    ctx.log.info("stage=import-trial rows per arm %s", counts)
+
+
+# ---------------------------------------------------------------- shared
+def read_trial(ctx, name: str) -> DataFrame:
+    if not ctx.lake.exists(COUPON_TRIAL):
+        raise SendoptError(f"{COUPON_TRIAL.full_name} does not exist: run import-trial first")
+    df = ctx.lake.read(COUPON_TRIAL).where(F.col("trial") == name)
+    if df.limit(1).count() == 0:
+        raise SendoptError(f"{COUPON_TRIAL.full_name} has no trial {name!r}: run import-trial "
+                           f"(--set coupons.trial={name} --path …) first")
+    return df
+
+
+def trial_levels(df: DataFrame) -> list[float]:
+    rows = sorted((r["arm"], r["level"]) for r in df.select("arm", "level").distinct().limit(100).collect())
+    arms = [a for a, _ in rows]
+    if arms != list(range(len(arms))) or len(arms) < 2:
+        raise SendoptError(f"trial arms {arms} must be 0..K with a control and at least one level")
+    return [float(v) for _, v in rows]
+
+
+def with_net(df: DataFrame) -> DataFrame:
+    return df.withColumn("net", F.col("value") - F.col("cost"))
+
+
+def best_arm(arms: int, prefix: str = "tau") -> F.Column:
+    """argmax over arms of the gain columns (tau_k, arm 0 = 0)."""
+    best, best_v = F.lit(0), F.lit(0.0)
+    for k in range(1, arms):
+        better = F.col(f"{prefix}_{k}") > best_v
+        best = F.when(better, F.lit(k)).otherwise(best)
+        best_v = F.when(better, F.col(f"{prefix}_{k}")).otherwise(best_v)
+    return best
+
+
+def holdout_value(pred: DataFrame, arms: int) -> PolicyValue:
+    """DR value (net = value − cost per customer) of the unbudgeted best-level policy on the holdout."""
+    return policy_value(pred.withColumn("_pi", best_arm(arms)), "_pi", outcome="net",
+                        mu=[f"net_{k}" for k in range(arms)])
+
+
+# ---------------------------------------------------------------- train-uplift
+def run_train_uplift(ctx) -> None:
+    cfg = ctx.config.coupons
+    name = OBSERVATIONAL if cfg.observational else cfg.trial
+    trial = read_trial(ctx, name)
+    levels = trial_levels(trial)
+    features = trial_feature_names(trial)
+    randomized = trial.agg(F.min(F.col("randomized").cast("int"))).first()[0] == 1
+    faces = face_values(trial, levels)
+    data = with_net(expand(trial, features)).cache()
+    train_df = data.where(F.col("split") == "train")
+    eval_name = "world" if name == OBSERVATIONAL else name
+    holdout = with_net(expand(read_trial(ctx, eval_name), features)).where(
+        (F.col("split") == "holdout") & F.col("randomized")).cache()
+    tracking.configure(ctx.config)
+    models, report = fit_learners(ctx.spark, train_df, features, levels, faces, cfg.learners, cfg.learners.kinds,
+                                  randomized=randomized, obs=cfg.observational_checks)
+    registry = lifecycle.model_name(ctx.config, cfg.trial)
+    candidates = {}
+    for kind, model in models.items():
+        pred = predict(holdout, model).cache()
+        value = holdout_value(pred, len(levels))
+        metrics = {"holdout_dr_value": value.dr, "holdout_dr_se": value.dr_se, "holdout_ips_value": value.ips,
+                   "holdout_rows": value.rows, "train_seconds": model.meta.get("seconds", 0.0)}
+        model.meta.update(trial=name, features=features)
+        version = lifecycle.log_learner(registry, model, metrics, {"trial": name, "randomized": randomized},
+                                        ctx.run_id)
+        candidates[kind] = (version, value.dr)
+        pred.unpersist()
+        ctx.log.info("stage=train-uplift learner=%s version=%s holdout DR value %.4f ± %.4f (IPS %.4f) in %.0fs",
+                     kind, version, value.dr, 1.96 * value.dr_se, value.ips, model.meta.get("seconds", 0.0))
+    champion_value = None
+    if tracking.champion_version(registry) is not None:
+        champ = lifecycle.load(registry)
+        if champ.model.features == features and champ.model.levels == levels:
+            champion_value = holdout_value(predict(holdout, champ.model), len(levels)).dr
+    decision = lifecycle.gate(registry, candidates, champion_value, cfg.evaluation.gate_tolerance)
+    for line in decision.reasons:
+        ctx.log.info("stage=train-uplift gate %s", line)
+    data.unpersist()
+    holdout.unpersist()
+    ctx.summary["message"] = (f"{len(models)} learners on {name}; best {decision.winner} "
+                              f"{'promoted' if decision.promoted else 'not promoted'}; "
+                              f"overlap {report.get('overlap', 'randomized')}")
+
+
+# ---------------------------------------------------------------- assign-coupons
+def consent_eligible(ctx, customers: DataFrame, rule: str) -> DataFrame:
+    """``eligible``: may receive a coupon (consent at signup and not withdrawn by the run date)."""
+    if rule == "none":
+        return customers.withColumn("eligible", F.lit(True))
+    email, push = F.col("email_opt_in"), F.col("push_opt_in")
+    if ctx.lake.exists(CONSENTS):
+        latest = ctx.lake.read(CONSENTS).where(F.to_date("changed_at") <= F.lit(ctx.run_date)).groupBy(
+            "user_id", "channel").agg(F.max_by("consented", "changed_at").alias("now"))
+        pivot = latest.groupBy("user_id").agg(
+            F.max(F.when(F.col("channel") == "email", F.col("now").cast("int"))).alias("email_now"),
+            F.max(F.when(F.col("channel") == "push", F.col("now").cast("int"))).alias("push_now"))
+        customers = customers.join(pivot, "user_id", "left")
+        email = F.coalesce(F.col("email_now") == 1, email)
+        push = F.coalesce(F.col("push_now") == 1, push)
+    ok = email if rule == "email" else (email | push)
+    return customers.withColumn("eligible", F.coalesce(ok, F.lit(False)))
+
+
+def budget_for(cfg, customers: int) -> float | None:
+    a = cfg.allocation
+    if a.budget is not None:
+        return a.budget
+    if a.budget_per_customer is not None:
+        return a.budget_per_customer * customers
+    return None
+
+
+def run_assign_coupons(ctx) -> None:
+    cfg = ctx.config.coupons
+    tracking.configure(ctx.config)
+    registry = lifecycle.model_name(ctx.config, cfg.trial)
+    champ = lifecycle.load(registry)
+    model = champ.model
+    feats = signup_features(ctx.lake.read(CUSTOMERS), ctx.lake.read(SIGNUP_SESSIONS)).where(
+        F.col("signup_date") == F.lit(ctx.run_date))
+    feats = consent_eligible(ctx, feats, cfg.allocation.require_consent)
+    scored = predict(expand(feats, model.features), model).localCheckpoint()
+    n = scored.count()
+    arms = model.arms
+    where = {"decision_date": ctx.run_date}
+    if n == 0:
+        ctx.log.warning("stage=assign-coupons no signups on %s: writing an empty slice", ctx.run_date)
+    budget = budget_for(cfg, n)
+    alloc = allocate(scored, [f"tau_{k}" for k in range(arms)], [f"cost_{k}" for k in range(arms)],
+                     budget=budget, method=cfg.allocation.method, steps=cfg.allocation.bisection_steps,
+                     min_share=cfg.allocation.min_share or None, eligible="eligible") if n else None
+    levels = F.array(*[F.lit(float(v)) for v in model.levels])
+    frame = alloc.frame if alloc else scored.withColumn("choice", F.lit(0)).withColumn(
+        "gain", F.lit(0.0)).withColumn("spend", F.lit(0.0))
+    lam = alloc.lam if alloc else 0.0
+    inc = F.element_at(F.array(*[F.col(f"inc_value_{k}") for k in range(arms)]), F.col("choice") + 1)
+    best_gain = F.greatest(*[F.col(f"tau_{k}") for k in range(1, arms)])
+    reason = (F.when(~F.col("eligible"), "opted_out").when(F.col("choice") > 0, "allocated")
+              .when(best_gain <= 0, "no_positive_gain").otherwise("budget"))
+    out = frame.select(
+        "user_id", F.lit(ctx.run_date).alias("decision_date"), "region", "brand",
+        F.element_at(levels, F.col("choice") + 1).alias("coupon_level"), F.col("choice").alias("arm"),
+        inc.alias("predicted_incremental_value"), F.col("spend").alias("predicted_cost"),
+        F.col("gain").alias("predicted_net_gain"), reason.alias("reason"), F.lit(float(lam)).alias("lambda"),
+        F.lit(model.kind).alias("learner"), F.lit(champ.name).alias("model_name"),
+        F.lit(champ.version).alias("model_version"), F.lit(ctx.run_id).alias("run_id"),
+        F.lit(ctx.config.config_hash).alias("config_hash"))
+    ctx.lake.write(out.select(*COUPON_ASSIGNMENTS.column_names), COUPON_ASSIGNMENTS, mode="replace", where=where)
+    mix = {r[0]: r[1] for r in ctx.lake.read(COUPON_ASSIGNMENTS).where(
+        F.col("decision_date") == F.lit(ctx.run_date)).groupBy("coupon_level").count().collect()}
+    scored.unpersist()
+    msg = (f"{n} signups on {ctx.run_date}: levels {dict(sorted(mix.items()))}, predicted spend "
+           f"{alloc.spend if alloc else 0:.2f} of budget {budget}, net gain {alloc.gain if alloc else 0:.2f} "
+           f"({model.kind} v{champ.version})")
+    ctx.summary["message"] = msg
+    ctx.log.info("stage=assign-coupons %s", msg)
