@@ -21,8 +21,8 @@ import time
 from pyspark.sql import functions as F
 from scipy import stats
 
+from sendopt.catalog import open_lake
 from sendopt.cli import main as cli
-from sendopt.lake import Lake
 from sendopt.lake.quality import read_clean
 from sendopt.lifecycle.ab_analysis import aa_study, user_outcomes
 
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
              "--set", f"world.days={args.days}", "--set", "spark.shuffle_partitions=8"])
         print(f"generated {args.users} users x {args.days} days in {time.perf_counter() - started:.0f}s")
     config, spark = bench_session(root, "spark.shuffle_partitions=8")
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     last = lake.read("raw.email_sends").agg(F.max("event_date")).first()[0]  # one scalar
     start = last - dt.timedelta(days=args.window_days - 1)
     users = read_clean(lake, "raw.customers", last).select(

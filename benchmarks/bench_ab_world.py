@@ -25,12 +25,12 @@ import time
 from pyspark.sql import functions as F
 
 from benchmarks.common import copy_week_decisions
+from sendopt.catalog import open_lake
 from sendopt.channels.email.decide import hard_rules
-from sendopt.channels.email.jobs import market_features
+from sendopt.channels.email.experiments import ab_arm_column, arm_frequency
+from sendopt.channels.email.inputs import market_features
+from sendopt.channels.email.tables import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
 from sendopt.config import ConfigLoader
-from sendopt.lake import Lake
-from sendopt.lake.tables.email import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
-from sendopt.lifecycle.experiments import ab_arm_column, arm_frequency
 from sendopt.registry import JOBS
 from sendopt.runner import run_job
 from sendopt.spark import get_spark
@@ -65,7 +65,7 @@ def job(name: str, base: list[str], spark, date: dt.date | None = None, market: 
 def apply_arms(spark, base: list[str], date: dt.date) -> dict:
     """Rewrite the day's decisions with each arm's policy — the wiring decide-email gets (see docs/lifecycle.md)."""
     config = ConfigLoader("local", overrides=[*base, f"run.date={date}"]).load(REGION, BRAND)
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     email, experiments = config.email, config.lifecycle.experiments
     ctx = type("Ctx", (), {"lake": lake, "config": config, "run_date": date, "region": REGION, "brand": BRAND})
     features, _ = market_features(ctx)
@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
     print(f"A/B on the world: {args.users} users, history {args.history_days} days, experiment from {start} for "
           f"{args.weeks} weeks; control={config.lifecycle.experiments.control.policy}, "
           f"treatment={config.lifecycle.experiments.treatment}; lake {root}", flush=True)
-    if not (args.reuse and Lake(spark, config).exists("raw.customers")):
+    if not (args.reuse and open_lake(spark, config).exists("raw.customers")):
         job("generate-world", base, spark, market=False)
     job("build-features", base, spark, start, market=False)
     job("ensure-models", base, spark, start)
@@ -115,14 +115,14 @@ def main(argv: list[str]) -> int:
         job("ab-assign", base, spark, day0)
         print(f"  arms applied on {day0}: (arm, emails/week) → users {apply_arms(spark, base, day0)}", flush=True)
         job("evaluate-email", base, spark, day0)
-        lake = Lake(spark, config)
+        lake = open_lake(spark, config)
         truth = {r.policy: r for r in lake.read(EMAIL_POLICY_EVALUATION)
                  .where(F.col("decision_date") == F.lit(day0)).collect()}  # one row per policy
         for policy in ("tiers", "daily"):
             r = truth[policy]
             print(f"  truth {day0} {policy:6}: net value {r.net_value_per_user:.3f}, revenue {r.revenue_per_user:.3f}, "
                   f"unsubscribe {100 * r.unsubscribe_rate:.3f}% per user-week", flush=True)
-        copy_week_decisions(Lake(spark, ConfigLoader("local", overrides=base).load(REGION, BRAND)), day0, 7,
+        copy_week_decisions(open_lake(spark, ConfigLoader("local", overrides=base).load(REGION, BRAND)), day0, 7,
                             REGION, BRAND)
         for i in range(7):
             job("simulate-outcomes", base, spark, day0 + dt.timedelta(days=i), market=False)

@@ -31,8 +31,8 @@ from pyspark.ml.fpm import FPGrowth
 from pyspark.sql import functions as F
 
 from benchmarks.common import bench_session, measured
+from sendopt.catalog import open_lake
 from sendopt.channels.push.affinity import affinities
-from sendopt.lake import Lake
 from sendopt.world.generate import world_tables
 from sendopt.world.model import world_from
 
@@ -46,7 +46,7 @@ def payments(spark, config, lake_root: str | None, out: str) -> None:
     """Write (user_id, region, txn_ts, mcc) Parquet from ``lake_root`` or a freshly generated world."""
     if lake_root:
         other = config.lake.model_copy(update={"root": lake_root})
-        lake = Lake(spark, config.model_copy(update={"lake": other}))
+        lake = open_lake(spark, config.model_copy(update={"lake": other}))
         tx, customers = lake.read("raw.card_transactions"), lake.read("raw.customers")
     else:
         frames = world_tables(spark, world_from(config), ["raw.card_transactions", "raw.customers"])

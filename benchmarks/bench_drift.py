@@ -22,13 +22,14 @@ from types import SimpleNamespace
 from pyspark.sql import functions as F
 
 from benchmarks.common import copy_week_decisions
+from sendopt.catalog import open_lake
 from sendopt.channels.email.decide import decide, with_run_columns
-from sendopt.channels.email.jobs import market_features
+from sendopt.channels.email.inputs import market_features
 from sendopt.channels.email.model import EmailResponseModel
+from sendopt.channels.email.tables import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
 from sendopt.config import ConfigLoader
 from sendopt.lake import Lake
-from sendopt.lake.tables.email import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
-from sendopt.lake.tables.lifecycle import MODEL_EVALUATIONS, RETRAIN_TRIGGERS
+from sendopt.lifecycle.tables import MODEL_EVALUATIONS, RETRAIN_TRIGGERS
 from sendopt.models import tracking
 from sendopt.registry import JOBS
 from sendopt.runner import run_job
@@ -70,7 +71,7 @@ def published_value(lake: Lake, date: dt.date) -> float:
 def frozen_decisions(spark, base: list[str], date: dt.date) -> None:
     """Publish the frozen model's (version 1) decisions for ``date`` (replaced by the champion's after)."""
     config = ConfigLoader("local", overrides=[*base, f"run.date={date}"]).load(REGION, BRAND)
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     ctx = SimpleNamespace(lake=lake, config=config, run_date=date, region=REGION, brand=BRAND)
     tracking.configure(config)
     model = EmailResponseModel(config, REGION, BRAND)
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> int:
     base = overrides(args, root)
     config = ConfigLoader("local", overrides=base).load()
     spark = get_spark(config)
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     print(f"drift proof: {args.users} users, history to {shift - dt.timedelta(days=1)}, shift on {shift} "
           f"(unsubscribe logit +{args.unsubscribe_delta}, fatigue x{args.fatigue_multiplier}), policy "
           f"{args.policy}, lake {root}", flush=True)

@@ -14,7 +14,8 @@ import tempfile
 from pyspark.sql import functions as F
 
 from benchmarks.common import bench_session, measured
-from sendopt.lake import CATALOG, Lake, TableSpec, col
+from sendopt.catalog import CATALOG
+from sendopt.lake import Lake, TableSpec, col
 
 COLUMNS = 15
 SPEC = TableSpec(

@@ -16,7 +16,7 @@ import tempfile
 from pyspark.sql import functions as F
 
 from benchmarks.common import bench_session, measured
-from sendopt.lake import Lake
+from sendopt.catalog import open_lake
 from sendopt.world.jobs import write_world
 from sendopt.world.model import world_from
 
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
             "lake": config.lake.model_copy(update={"root": root}),
         })
         world = world_from(cfg)
-        lake = Lake(spark, cfg, job="bench-world")
+        lake = open_lake(spark, cfg, job="bench-world")
         print(f"\n== {users:,} users x {args.days} days -> {root}")
         print(f"{'table':32} {'rows':>12} {'seconds':>8} {'rows/s':>10}")
         with measured(spark) as m:

@@ -62,7 +62,7 @@ def copy_week_decisions(lake, day0, days: int, region: str, brand: str) -> None:
 
     from pyspark.sql import functions as F
 
-    from sendopt.lake.tables.email import EMAIL_FREQUENCY
+    from sendopt.channels.email.tables import EMAIL_FREQUENCY
 
     src = lake.read(EMAIL_FREQUENCY).where(F.col("decision_date") == F.lit(day0)).cache()
     for i in range(1, days):

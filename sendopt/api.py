@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from sendopt.catalog import open_lake
 from sendopt.config import SendoptConfig, load_config
 from sendopt.lake import Lake
 from sendopt.spark import get_spark
@@ -32,4 +33,4 @@ def session(
 ) -> Session:
     config = load_config(env, extra_files, overrides, region, brand)
     spark = get_spark(config)
-    return Session(config, spark, Lake(spark, config, job="notebook"))
+    return Session(config, spark, open_lake(spark, config, job="notebook"))

@@ -12,19 +12,20 @@ from collections.abc import Sequence
 
 from sendopt.config import ENVIRONMENTS, ConfigLoader
 from sendopt.errors import SendoptError
-from sendopt.registry import JOBS, PIPELINES
+from sendopt.registry import jobs, pipelines
 
 
 def build_parser() -> argparse.ArgumentParser:
-    jobs = "\n".join(f"  {name:20} {job.help}" for name, job in JOBS.items())
-    pipes = "\n".join(f"  {name:20} runs: {' → '.join(steps)}" for name, steps in PIPELINES.items())
+    all_jobs, all_pipelines = jobs(), pipelines()
+    listed = "\n".join(f"  {name:20} {job.help}" for name, job in all_jobs.items())
+    pipes = "\n".join(f"  {name:20} runs: {' → '.join(steps)}" for name, steps in all_pipelines.items())
     parser = argparse.ArgumentParser(
         prog="sendopt",
         description="Daily marketing decisions on Spark and Delta.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"jobs:\n{jobs}\n\npipelines:\n{pipes}",
+        epilog=f"jobs:\n{listed}\n\npipelines:\n{pipes}",
     )
-    parser.add_argument("job", choices=sorted([*JOBS, *PIPELINES]), metavar="job", help="job or pipeline to run")
+    parser.add_argument("job", choices=sorted([*all_jobs, *all_pipelines]), metavar="job", help="job or pipeline to run")
     parser.add_argument("--env", default="local", choices=ENVIRONMENTS, help="environment overlay (default local)")
     parser.add_argument("--conf", action="append", default=[], metavar="FILE", help="extra YAML overlay (repeatable)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. world.users=1000")
@@ -62,7 +63,8 @@ def trial_overrides(args) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = list(args.set) + ([f"run.date={args.date}"] if args.date else []) + trial_overrides(args)
-    steps = PIPELINES.get(args.job, (args.job,))
+    all_jobs = jobs()
+    steps = pipelines().get(args.job, (args.job,))
     current = steps[0]
     try:
         from sendopt.runner import run_job
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loader = ConfigLoader(args.env, args.conf, overrides, args.conf_dir)
         spark = None
         for current in steps:
-            contexts = run_job(JOBS[current], loader, args.region, args.brand, spark=spark)
+            contexts = run_job(all_jobs[current], loader, args.region, args.brand, spark=spark)
             spark = contexts[0].spark if contexts else spark
     except SendoptError as exc:
         print(f"FAILED {current}: {exc}", file=sys.stderr)

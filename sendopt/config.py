@@ -18,45 +18,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
-from sendopt.channels.coupons.config import CouponsConfig
-from sendopt.channels.email.config import EmailConfig
-from sendopt.channels.push.affinity_config import AffinityConfig
-from sendopt.channels.push.config import PushConfig
+from sendopt.channels import channels
 from sendopt.errors import ConfigError
 from sendopt.features.registry import FeaturesConfig
+from sendopt.lake.config import LakeConfig
 from sendopt.lifecycle.config import LifecycleConfig
+from sendopt.strict import Strict
 from sendopt.world.config import WorldConfig
 
 ENVIRONMENTS = ("local", "cluster", "databricks")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class UnityCatalogConfig(_Strict):
-    """Map ``<layer>.<name>`` to ``<catalog>.<schema_prefix><layer>.<name>`` (Databricks UC)."""
-
-    catalog: str
-    schema_prefix: str = "sendopt_"
-
-
-class LakeConfig(_Strict):
-    root: str
-    backend: Literal["auto", "embedded", "spark_delta"] = "auto"
-    unity_catalog: UnityCatalogConfig | None = None
-    commit_retries: int = Field(5, ge=0, le=50)
-    vacuum_retention_hours: int = Field(168, ge=0)
-    target_file_rows: int = Field(1_000_000, ge=1_000)
-
-
-class SparkConfig(_Strict):
-    master: str | None = "local[*]"
+class SparkConfig(Strict):
+    master: str | None = None  # None: what spark-submit / the cluster provides (conf/local.yaml: local[*])
     app_name: str = "sendopt"
     driver_memory: str = "4g"
-    shuffle_partitions: int | Literal["auto"] = 8  # "auto": Databricks AQE decides
+    shuffle_partitions: int | Literal["auto"] = 200  # "auto": Databricks AQE decides
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     conf: dict[str, str] = Field(default_factory=dict)
 
@@ -68,29 +47,31 @@ class SparkConfig(_Strict):
         return value
 
 
-class MlflowConfig(_Strict):
+class MlflowConfig(Strict):
     tracking_uri: str | None = None  # None → sqlite under the lake root
     registry_uri: str | None = None
     experiment: str = "/sendopt"
 
 
-class LoggingConfig(_Strict):
+class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     progress_interval_s: float = Field(30.0, gt=0)
 
 
-class Market(_Strict):
+class Market(Strict):
     region: str = Field(pattern=r"^[A-Za-z0-9_]+$")
     brand: str = Field(pattern=r"^[A-Za-z0-9_]+$")
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     date: dt.date | None = None
     region: str | None = None
     brand: str | None = None
 
 
-class SendoptConfig(_Strict):
+class CoreConfig(Strict):
+    """The sections every run has; each channel adds its own (see :func:`config_model`)."""
+
     env: Literal["local", "cluster", "databricks"]
     lake: LakeConfig
     spark: SparkConfig = SparkConfig()
@@ -100,17 +81,35 @@ class SendoptConfig(_Strict):
     run: RunConfig = RunConfig()
     world: WorldConfig = WorldConfig()
     features: FeaturesConfig = FeaturesConfig()
-    email: EmailConfig = EmailConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
-    affinity: AffinityConfig = AffinityConfig()
-    push: PushConfig = PushConfig()
-    coupons: CouponsConfig = CouponsConfig()
 
     @property
     def config_hash(self) -> str:
         """Stable 12-hex digest of the merged, validated config (recorded with every output)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+_models: dict[tuple, type[CoreConfig]] = {}
+
+
+def config_model() -> type[CoreConfig]:
+    """The whole config's model: :class:`CoreConfig` plus every registered channel's sections."""
+    sections: dict[str, type] = {}
+    for channel in channels():
+        for key, model in channel.config.items():
+            if key in sections or key in CoreConfig.model_fields:
+                raise ConfigError(f"channel {channel.name}: config section {key!r} is already taken")
+            sections[key] = model
+    key = tuple(sorted((k, id(m)) for k, m in sections.items()))
+    if key not in _models:
+        _models[key] = create_model("SendoptConfig", __base__=CoreConfig,
+                                    **{k: (m, m()) for k, m in sections.items()})
+    return _models[key]
+
+
+#: The model of the package's own channels (type annotations; a registered channel extends it at load).
+SendoptConfig = config_model()
 
 
 # --------------------------------------------------------------------------- loading
@@ -267,10 +266,61 @@ class ConfigLoader:
         if region or brand:
             _merge(merged, {"run": {"region": region, "brand": brand}}, "--region/--brand", origin)
         try:
-            return SendoptConfig.model_validate(merged)
+            return config_model().model_validate(merged)
         except ValidationError as exc:
             problems = [_describe_error(e, origin, layers) for e in exc.errors()]
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+#: Keys conf/base.yaml sets as deployment data, not defaults: the models have none (or an empty one).
+DEPLOYMENT_KEYS = frozenset({"lake.root", "markets", "push.strategies", "push.utc_offset_hours"})
+
+
+_REQUIRED = object()
+
+
+def _defaults_of(model: type[Strict]) -> dict[str, Any]:
+    """Every field's default as YAML would state it; a required section recurses into its own fields."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            kind = field.annotation
+            out[name] = _defaults_of(kind) if isinstance(kind, type) and issubclass(kind, Strict) else _REQUIRED
+        else:
+            value = field.get_default(call_default_factory=True)
+            out[name] = value.model_dump(mode="json") if isinstance(value, Strict) else value
+    return out
+
+
+def base_yaml_drift(conf_dir: str | Path | None = None) -> list[str]:
+    """Where ``base.yaml`` and the config models disagree: the models hold the defaults, base.yaml states every
+    one of them (with its comment) — one source, checked. Returns one line per key that differs or is missing."""
+    path = Path(conf_dir or default_conf_dir()) / "base.yaml"
+    problems: list[str] = []
+
+    def walk(yaml_value: Any, default: Any, model_field_path: str) -> None:
+        if model_field_path in DEPLOYMENT_KEYS:
+            return
+        if isinstance(default, dict) and isinstance(yaml_value, dict) and default is not _REQUIRED:
+            for key in sorted(set(default) | set(yaml_value), key=str):
+                sub = f"{model_field_path}.{key}" if model_field_path else str(key)
+                if key not in yaml_value:
+                    if default[key] is _REQUIRED or sub in DEPLOYMENT_KEYS:
+                        continue  # set by an overlay or the CLI (env), or deployment data
+                    problems.append(f"{path}: {sub} is missing (the model's default is {default[key]!r})")
+                elif key not in default:
+                    problems.append(f"{path}: {sub} is not a config key")
+                else:
+                    walk(yaml_value[key], default[key], sub)
+            return
+        if default is _REQUIRED:
+            return
+        as_json = json.loads(json.dumps(default, default=str))
+        if yaml_value != as_json and not (isinstance(yaml_value, (int, float)) and yaml_value == default):
+            problems.append(f"{path}: {model_field_path} is {yaml_value!r} but the model's default is {as_json!r}")
+
+    walk(_read_yaml(path), _defaults_of(config_model()), "")
+    return problems
 
 
 def load_config(

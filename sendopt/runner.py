@@ -7,10 +7,8 @@ given with ``--region/--brand`` — each with its own layered config, lake handl
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,30 +16,24 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from sendopt import __version__
+from sendopt.catalog import open_lake
+from sendopt.channels.seam import JobDef
 from sendopt.config import ConfigLoader, SendoptConfig
 from sendopt.errors import SendoptError
 from sendopt.lake import Lake
-from sendopt.lake.tables.ops import JOB_RUNS
+from sendopt.ledger import JOB_RUNS, Outcome
 from sendopt.observability import configure_logging, fields
 from sendopt.spark import get_spark
-
-
-@dataclass(frozen=True)
-class JobDef:
-    name: str
-    target: str  # "module:function"
-    help: str
-    per_market: bool = False
-
-    def function(self):
-        module, func = self.target.split(":")
-        return getattr(importlib.import_module(module), func)
+from sendopt.version import code_version
 
 
 @dataclass
 class JobContext:
-    """What a job function receives. Jobs are functions of this context, nothing else."""
+    """What a job function receives. Jobs are functions of this context, nothing else.
+
+    A job reports how it ended in ``summary``: ``status`` (an :class:`~sendopt.ledger.Outcome`, default
+    ``succeeded``) and ``message`` go to the run ledger.
+    """
 
     job: str
     spark: SparkSession
@@ -59,19 +51,6 @@ class JobContext:
 def new_run_id(job: str) -> str:
     return f"{job}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
-
-def code_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except Exception:
-        commit = ""
-    return f"sendopt {__version__}" + (f" ({commit})" if commit else "")
 
 
 def resolve_run_date(config: SendoptConfig) -> dt.date:
@@ -114,7 +93,7 @@ def record_run(ctx: JobContext, status: str, started: dt.datetime, message: str 
     """Append this run's row to the ledger (a failure to do so is logged, never masks the job's error)."""
     try:
         df = ctx.spark.createDataFrame([_ledger_row(ctx, status, started, message)], JOB_RUNS.schema)
-        ledger = Lake(ctx.spark, ctx.config, run_id=ctx.run_id, job=ctx.job)
+        ledger = open_lake(ctx.spark, ctx.config, run_id=ctx.run_id, job=ctx.job)
         ledger.write(df, JOB_RUNS, mode="append")
     except Exception as exc:
         ctx.log.error("could not record the run in %s: %s", JOB_RUNS.full_name, exc)
@@ -152,7 +131,7 @@ def run_job(
             job=jobdef.name,
             spark=spark,
             config=config,
-            lake=Lake(spark, config, run_id=run_id, job=jobdef.name),
+            lake=open_lake(spark, config, run_id=run_id, job=jobdef.name),
             run_id=run_id,
             run_date=run_date,
             log=log,
@@ -165,10 +144,11 @@ def run_job(
         try:
             func(ctx)
         except Exception as exc:
-            record_run(ctx, "failed", started, f"{type(exc).__name__}: {exc}")
+            record_run(ctx, Outcome.FAILED, started, f"{type(exc).__name__}: {exc}")
             raise
-        record_run(ctx, ctx.summary.get("status", "succeeded"), started, ctx.summary.get("message", ""))
-        log.info("%s", fields(job=jobdef.name, region=market_region, brand=market_brand, status="succeeded",
+        status = ctx.summary.get("status", Outcome.SUCCEEDED)
+        record_run(ctx, status, started, ctx.summary.get("message", ""))
+        log.info("%s", fields(job=jobdef.name, region=market_region, brand=market_brand, status=status,
                               seconds=time.perf_counter() - t0))
         contexts.append(ctx)
     return contexts

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
-from sendopt.config import SendoptConfig
+if TYPE_CHECKING:  # the engine needs only the config's shape, not the domains it imports
+    from sendopt.config import SendoptConfig
+
 
 log = logging.getLogger(__name__)
 

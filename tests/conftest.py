@@ -10,6 +10,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from sendopt.catalog import open_lake  # noqa: E402
 from sendopt.config import load_config  # noqa: E402
 
 
@@ -48,9 +49,7 @@ def lake_config(tmp_path):
 
 @pytest.fixture
 def lake(spark, lake_config):
-    from sendopt.lake import Lake
-
-    return Lake(spark, lake_config)
+    return open_lake(spark, lake_config)
 
 
 #: A tiny generated world shared by the feature and channel tests (generated once per session).

@@ -4,8 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from sendopt.catalog import open_lake
 from sendopt.cli import main
-from sendopt.lake import Lake
 from sendopt.registry import JOBS, PIPELINES
 
 
@@ -29,7 +29,7 @@ def test_job_runs_and_lands_in_the_ledger(spark, lake_config, capsys):
     root = lake_config.lake.root
     assert main(["catalog", "--set", f"lake.root={root}", "--date", "2026-03-01"]) == 0
     assert "ops.job_runs" in capsys.readouterr().out
-    ledger = Lake(spark, lake_config).read("ops.job_runs").collect()
+    ledger = open_lake(spark, lake_config).read("ops.job_runs").collect()
     assert len(ledger) == 1
     row = ledger[0]
     assert row.job == "catalog" and row.status == "succeeded" and str(row.run_date) == "2026-03-01"
@@ -44,9 +44,10 @@ def test_bad_config_fails_with_one_line(capsys):
 
 
 def test_unknown_market_is_refused(capsys, lake_config):
-    code = main(["simulate-outcomes", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
-    assert code != 0
-    assert "FAILED simulate-outcomes" in capsys.readouterr().err
+    code = main(["decide-email", "--set", f"lake.root={lake_config.lake.root}", "--region", "mars"])
+    assert code == 2  # a SendoptError: one clear line, not a crash
+    assert "FAILED decide-email: --region mars --brand None: not one of the configured markets" in (
+        capsys.readouterr().err)
 
 
 def test_truth_evaluations_skip_loudly_on_a_lake_without_truth(spark, lake_config, caplog):
@@ -55,7 +56,7 @@ def test_truth_evaluations_skip_loudly_on_a_lake_without_truth(spark, lake_confi
     for job in ("evaluate-email", "evaluate-push"):
         assert main([job, "--set", f"lake.root={root}", "--date", "2026-03-01", *market]) == 0
     assert main(["evaluate-affinity", "--set", f"lake.root={root}", "--date", "2026-03-01"]) == 0
-    rows = Lake(spark, lake_config).read("ops.job_runs").collect()
+    rows = open_lake(spark, lake_config).read("ops.job_runs").collect()
     assert {r.job for r in rows} == {"evaluate-email", "evaluate-push", "evaluate-affinity"}
     assert {r.status for r in rows} == {"skipped"}
     assert all("not a generated world" in r.message for r in rows)

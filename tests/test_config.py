@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
-from sendopt.config import ConfigLoader, load_config, parse_override
+from sendopt.config import ConfigLoader, base_yaml_drift, default_conf_dir, load_config, parse_override
 from sendopt.errors import ConfigError
 
 
@@ -89,3 +90,15 @@ def test_override_parsing():
     assert load_config("local", overrides=["run.date=2026-01-02"]).run.date == dt.date(2026, 1, 2)
     with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
         parse_override("novalue")
+
+
+def test_base_yaml_states_every_model_default_and_the_check_can_fail(tmp_path):
+    assert base_yaml_drift() == []
+    text = (default_conf_dir() / "base.yaml").read_text()
+    drifted = re.sub(r"(?m)^  radius_km: 20\.0", "  radius_km: 10.0", text)
+    drifted = re.sub(r"(?m)^  consent_threshold: .*\n", "", drifted)
+    assert drifted != text
+    (tmp_path / "base.yaml").write_text(drifted)
+    problems = "\n".join(base_yaml_drift(tmp_path))
+    assert "push.radius_km is 10.0 but the model's default is 20.0" in problems
+    assert "email.consent_threshold is missing" in problems

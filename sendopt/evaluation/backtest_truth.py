@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from sendopt.errors import SendoptError
+from sendopt.channels.email.backtest import Replay
 from sendopt.evaluation.email_policy import _as_arrays, _pick, true_net_values
-from sendopt.lifecycle.backtest import Replay, run_backtest
-from sendopt.world.model import world_from
 
 TRAITS = "truth.user_traits"
 
 
 def true_values_of(lake, world, email):
-    """The ``true_values`` callable for :func:`sendopt.lifecycle.backtest.run_backtest`."""
+    """The ``true_values`` callable for :func:`sendopt.channels.email.backtest.backtest`."""
 
     def true_values(rep: Replay, policies: list[str]) -> dict[str, tuple[float, float]]:
         ks = email.candidate_frequencies
@@ -39,11 +37,3 @@ def true_values_of(lake, world, email):
         return {p: (row[f"{p}|nv"], row[f"{p}|un"]) for p in policies}
 
     return true_values
-
-
-def run_backtest_truth(ctx) -> None:
-    if not ctx.lake.exists(TRAITS):
-        raise SendoptError(f"backtest-truth: {TRAITS} does not exist under {ctx.lake.root} — it needs a generated "
-                           "world (the production backtest is the `backtest` job)")
-    run_backtest(ctx, calibrate=True,
-                 true_values=true_values_of(ctx.lake, world_from(ctx.config), ctx.config.email))

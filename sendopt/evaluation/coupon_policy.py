@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from sendopt.channels.coupons.allocation import allocate
 from sendopt.channels.coupons.metrics import uplift_curves
-from sendopt.lake.tables.world import COUPON_EFFECTS
+from sendopt.world.tables import COUPON_EFFECTS
 
 
 def with_truth(lake, df: DataFrame, levels: list[float]) -> DataFrame:
@@ -60,7 +60,7 @@ def true_ranking_qini(df: DataFrame, arm: int, outcome: str = "net", grid: int =
     return uplift_curves(rows, f"true_tau_{arm}", "_t", outcome, grid=grid).qini_area
 
 
-def run_evaluate_uplift(ctx) -> None:
+def evaluate_uplift(ctx) -> None:
     """evaluate-uplift: the truth-free estimates, plus on a generated world the true values and the oracle."""
     from sendopt.channels.coupons.evaluate import estimate, policy_numbers, write_and_print
 

@@ -10,17 +10,17 @@ the same hard rules (consent, region caps, suppressions), so the comparison is f
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.decide import hard_rules
-from sendopt.channels.email.jobs import market_features
-from sendopt.evaluation import without_truth
-from sendopt.lake.tables.email import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
 from sendopt.models import tracking
-from sendopt.observability import stage
-from sendopt.world.model import world_from
 from sendopt.world.truth import with_expected_email_outcomes
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 BASELINES = ("daily", "three_per_week", "random")
 
@@ -121,33 +121,7 @@ def format_table(rows: list, region: str, brand: str, date) -> str:
     return "\n".join(lines)
 
 
-def run_evaluate_email(ctx) -> None:
-    if without_truth(ctx, "evaluate-email"):
-        return
-    lake, email = ctx.lake, ctx.config.email
-    decisions = lake.read(EMAIL_FREQUENCY).where(
-        (F.col("decision_date") == F.lit(ctx.run_date)) & (F.col("region") == ctx.region)
-        & (F.col("brand") == ctx.brand)
-    )
-    features, _ = market_features(ctx)
-    with stage(ctx.spark, ctx.log, "evaluate-email", region=ctx.region, brand=ctx.brand):
-        result = evaluate_policies(decisions, features, lake.read("truth.user_traits"), world_from(ctx.config),
-                                   email, ctx.region)
-        out = result.select(
-            F.lit(ctx.run_date).alias("decision_date"), F.lit(ctx.region).alias("region"),
-            F.lit(ctx.brand).alias("brand"), "*", F.lit(ctx.run_id).alias("run_id"),
-            F.lit(ctx.config.config_hash).alias("config_hash"),
-        ).select(*EMAIL_POLICY_EVALUATION.column_names)
-        where = {"decision_date": ctx.run_date, "region": ctx.region, "brand": ctx.brand}
-        lake.write(out, EMAIL_POLICY_EVALUATION, mode="replace", where=where)
-    rows = result.collect()  # one row per policy
-    table = format_table(rows, ctx.region, ctx.brand, ctx.run_date)
-    print(table, flush=True)
-    _log_to_mlflow(ctx, rows)
-    ctx.summary["message"] = "; ".join(f"{r.policy}={r.net_value_per_user:.3f}" for r in rows)
-
-
-def _log_to_mlflow(ctx, rows) -> None:
+def log_to_mlflow(ctx: JobContext, rows) -> None:
     import mlflow
 
     tracking.configure(ctx.config)

@@ -17,9 +17,6 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from sendopt.evaluation import without_truth
-from sendopt.lake.tables.push import MCC_AFFINITY
-
 TRUTH = "truth.mcc_pairs"
 
 
@@ -85,9 +82,9 @@ def format_tables(summary: list, ranks: list, k: int, band: tuple[float, float],
            f"{'bg med lift':>11} {'bg med refined':>14} {f'bg in [{lo},{hi}]':>16} {'bg max lift_low':>15}"]
     for r in summary:
         out.append(f"  {r.region:8} {r.window_days:>2} {r.relevant:>3} {r.supported:>5} "
-                   f"{_num(r.precision_at_k):>6} {_num(r.recall_at_k):>6} {_num(r.r_precision):>6} "
-                   f"{_num(r.bg_median_lift):>11} {_num(r.bg_median_refined):>14} "
-                   f"{_pct(r.bg_in_band):>7} / {_pct(r.bg_in_band_refined):>6} {_num(r.bg_max_lift_low):>15}")
+                   f"{fmt_num(r.precision_at_k):>6} {fmt_num(r.recall_at_k):>6} {fmt_num(r.r_precision):>6} "
+                   f"{fmt_num(r.bg_median_lift):>11} {fmt_num(r.bg_median_refined):>14} "
+                   f"{_pct(r.bg_in_band):>7} / {_pct(r.bg_in_band_refined):>6} {fmt_num(r.bg_max_lift_low):>15}")
     out.append("  planted pairs at their window (smallest W ≥ window_days):")
     out.append(f"  {'region':8} {'pair':>11} {'days':>4} {'strength':>8} {'W':>2} {'rank':>4} {'pairs':>6} "
                f"{'lift':>6} {'refined':>7} {'lift_low':>8}")
@@ -98,29 +95,9 @@ def format_tables(summary: list, ranks: list, k: int, band: tuple[float, float],
     return "\n".join(out)
 
 
-def _num(x) -> str:
+def fmt_num(x) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
-
-
-def run_evaluate_affinity(ctx) -> None:
-    if without_truth(ctx, "evaluate-affinity", TRUTH):
-        return
-    cfg, lake = ctx.config.affinity, ctx.lake
-    affinity = lake.read(MCC_AFFINITY).where(F.col("run_date") == F.lit(ctx.run_date))
-    if ctx.region:
-        affinity = affinity.where(F.col("region") == ctx.region)
-    planted = lake.read(TRUTH)
-    summary = evaluate(affinity, planted, cfg.top_k, cfg.background_band).collect()  # regions × windows rows
-    ranks = planted_ranks(affinity, planted).collect()  # ≤ regions × planted pairs
-    if not summary:
-        ctx.summary["message"] = f"no analytics.mcc_affinity rows for {ctx.run_date}: run mcc-affinity first"
-        ctx.log.warning("%s", ctx.summary["message"])
-        return
-    print(format_tables(summary, ranks, cfg.top_k, cfg.background_band, ctx.run_date), flush=True)
-    ctx.summary["message"] = "; ".join(
-        f"{r.region} W={r.window_days}: P@{cfg.top_k}={_num(r.precision_at_k)} R-prec={_num(r.r_precision)} "
-        f"bg median lift={_num(r.bg_median_lift)}" for r in summary)

@@ -18,14 +18,8 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sendopt.channels.push.jobs import best_pairs
-from sendopt.channels.push.send_time import send_hours
-from sendopt.errors import SendoptError
-from sendopt.evaluation import without_truth
 from sendopt.geo import haversine_km
-from sendopt.lake.tables.push import PUSH_NOTIFICATIONS, PUSH_POLICY_EVALUATION
-from sendopt.observability import stage
-from sendopt.world.model import World, world_from
+from sendopt.world.model import World
 from sendopt.world.push import FATIGUE_DAYS
 from sendopt.world.truth import with_expected_push_outcomes
 
@@ -91,51 +85,3 @@ def policy_table(evaluated: DataFrame, strategies: list[str]) -> list[dict]:
     for r in rows:
         r["lift_vs_random"] = r["clicks_per_eligible_user"] / ref if ref and r["clicks_per_eligible_user"] else None
     return rows
-
-
-def run_evaluate_push(ctx) -> None:
-    if without_truth(ctx, "evaluate-push"):
-        return
-    cfg, world, d = ctx.config.push, world_from(ctx.config), ctx.run_date
-    if not ctx.lake.exists(PUSH_NOTIFICATIONS):
-        raise SendoptError(f"evaluate-push: {PUSH_NOTIFICATIONS.full_name} does not exist; run decide-push first")
-    published = ctx.lake.read(PUSH_NOTIFICATIONS).where(
-        (F.col("decision_date") == F.lit(d)) & (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand))
-    pairs = best_pairs(ctx.spark, ctx.lake, d, ctx.region, ctx.brand, cfg, ctx.log)
-    with stage(ctx.spark, ctx.log, "evaluate-push: true outcomes", region=ctx.region, brand=ctx.brand):
-        hours = send_hours(pairs.pushes, pairs.best.select("user_id").distinct(), d, cfg, ctx.region)
-        cols = ["user_id", "store_id", "mcc", "send_hour"]
-        rows = (pairs.best.join(hours, "user_id").select(*cols, F.col("strategy").alias("policy_key"))
-                .unionByName(published.select(*cols, F.lit("orchestrated").alias("policy_key"))))
-        evaluated = with_truth(ctx.lake, world, rows, d).cache()
-        names = [s.name for s in cfg.enabled_strategies]
-        multi = (evaluated.where(F.col("policy_key") != "orchestrated").groupBy("user_id")
-                 .agg(F.countDistinct("policy_key").alias("_n")).where(F.col("_n") >= 2).select("user_id"))
-        tables = {"all": policy_table(evaluated, names),
-                  "multi_strategy": policy_table(evaluated.join(multi, "user_id"), names)}
-        evaluated.unpersist()
-    out = ctx.spark.createDataFrame(
-        [(d, ctx.region, ctx.brand, pop, r["policy"], r["eligible_users"], r["pushes"], r["expected_opens"],
-          r["expected_clicks"], r["clicks_per_eligible_user"], r["click_rate_per_push"], r["lift_vs_random"],
-          ctx.run_id) for pop, table in tables.items() for r in table],
-        "decision_date date, region string, brand string, population string, policy string, "
-        "eligible_users long, pushes long, "
-        "expected_opens double, expected_clicks double, clicks_per_eligible_user double, "
-        "click_rate_per_push double, lift_vs_random double, run_id string",
-    ).withColumn("computed_at", F.current_timestamp())
-    ctx.lake.write(out.select(*PUSH_POLICY_EVALUATION.column_names), PUSH_POLICY_EVALUATION, mode="replace",
-                   where={"decision_date": d, "region": ctx.region, "brand": ctx.brand})
-    lines = [f"{'population':<16}{'users':>7} {'policy':<26}{'pushes':>8}{'E[opens]':>10}{'E[clicks]':>11}"
-             f"{'clicks/user':>13}{'click/push':>12}{'vs random':>11}"]
-    for pop, table in tables.items():
-        for r in table:
-            lines.append(f"{pop:<16}{r['eligible_users']:>7} {r['policy']:<26}{r['pushes']:>8}"
-                         f"{r['expected_opens']:>10.1f}{r['expected_clicks']:>11.2f}"
-                         f"{(r['clicks_per_eligible_user'] or 0):>13.4f}{(r['click_rate_per_push'] or 0):>12.4f}"
-                         f"{(r['lift_vs_random'] or 0):>11.3f}")
-    text = "\n".join(lines)
-    print(f"push policy evaluation {ctx.region}/{ctx.brand} {d}:\n" + text)
-    ctx.log.info("stage=evaluate-push region=%s brand=%s\n%s", ctx.region, ctx.brand, text)
-    top = tables["all"]
-    orch, rnd = top[0]["clicks_per_eligible_user"] or 0, top[1]["clicks_per_eligible_user"] or 0
-    ctx.summary["message"] = f"orchestrated {orch:.4f} clicks/eligible user vs random {rnd:.4f}"

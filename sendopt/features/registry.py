@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from sendopt.strict import Strict
 
 
-class FeaturesConfig(BaseModel):
+class FeaturesConfig(Strict):
     """The ``features:`` config section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     windows: tuple[int, ...] = Field((7, 28, 91), min_length=1)
     categories: tuple[str, ...] = (

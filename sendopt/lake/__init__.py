@@ -1,7 +1,9 @@
-"""The lake: catalog of tables, and one read/write API over two Delta backends."""
-from sendopt.lake.catalog import CATALOG, LAYERS
+"""The lake engine: table specs, one read/write API over two Delta backends, quality rules, maintenance.
+
+It knows no domain: each domain declares its own tables and ``sendopt.catalog`` assembles them.
+"""
 from sendopt.lake.commit import WriteResult
 from sendopt.lake.lake import Lake
-from sendopt.lake.spec import Catalog, Column, TableSpec, col
+from sendopt.lake.spec import LAYERS, Catalog, Column, TableSpec, col
 
-__all__ = ["CATALOG", "LAYERS", "Catalog", "Column", "Lake", "TableSpec", "WriteResult", "col"]
+__all__ = ["LAYERS", "Catalog", "Column", "Lake", "TableSpec", "WriteResult", "col"]

@@ -23,9 +23,9 @@ from deltalake.transaction import AddAction, create_table_with_add_actions
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from sendopt.config import LakeConfig
 from sendopt.errors import CommitConflictError, LakeError, TableNotFoundError, UnsupportedTableError
 from sendopt.lake.commit import CommitInfo, WriteResult
+from sendopt.lake.config import LakeConfig
 from sendopt.lake.files import FILE_ROW_SCHEMA, make_file_writer, partition_value_text
 from sendopt.lake.schema import check_stored_schema
 from sendopt.lake.spec import TableSpec

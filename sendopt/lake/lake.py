@@ -16,18 +16,19 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from sendopt.config import SendoptConfig
 from sendopt.errors import LakeError, TruthAccessError
-from sendopt.lake.catalog import CATALOG
 from sendopt.lake.commit import CommitInfo, WriteResult
 from sendopt.lake.schema import check_write_schema
 from sendopt.lake.spec import Catalog, TableSpec
 from sendopt.observability import stage
 from sendopt.spark import delta_available
+
+if TYPE_CHECKING:  # the engine needs only the config's shape, not the domains it imports
+    from sendopt.config import SendoptConfig
 
 log = logging.getLogger("sendopt.lake")
 
@@ -51,7 +52,7 @@ class Lake:
         self,
         spark: SparkSession,
         config: SendoptConfig,
-        catalog: Catalog = CATALOG,
+        catalog: Catalog,
         run_id: str = "adhoc",
         job: str = "adhoc",
     ) -> None:

@@ -23,7 +23,7 @@ a new upstream column is a warning and is ignored.
 
 Row rules, in the order they are tried (a row is reported under the first);
 the columns each rule looks at are declared with the tables
-(``sendopt.lake.tables.world.CHECKS``):
+(``checks=RawChecks(...)`` on each raw table's spec, e.g. ``sendopt.sources.tables``):
 
 ``null_key``          a key column (catalog ``keys``) is null
 ``duplicate_key``     a second (or later) row with the same key; the first copy stays clean
@@ -43,15 +43,11 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from sendopt.errors import TableNotFoundError
-from sendopt.lake.catalog import CATALOG
 from sendopt.lake.schema import check_stored_schema
-from sendopt.lake.spec import TableSpec
-from sendopt.lake.tables.world import CHECKS, RawChecks
+from sendopt.lake.spec import RawChecks, TableSpec, col
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = "quarantine.raw_rows"
-VALIDATIONS = "ops.raw_validations"
 CUSTOMERS = "raw.customers"
 MCC_CODES = "reference.mcc_codes"
 RULES = (
@@ -65,20 +61,69 @@ RULES = (
 )
 _RULE = "__rule"
 
+# ------------------------------------------------------------------ the quality engine's own tables
+QUARANTINE_RAW_ROWS = TableSpec(
+    "quarantine",
+    "raw_rows",
+    description="Raw rows that failed validation, with the first rule they failed; raw = clean + quarantined. "
+    "No key: every failing copy of a duplicated row is its own row here.",
+    columns=(
+        col("source_table", "string", "Raw table the row came from, e.g. raw.orders", nullable=False),
+        col("rule", "string", "Failed rule: null_key | duplicate_key | negative_amount | future_timestamp | "
+            "before_signup | unknown_mcc | unknown_user", nullable=False),
+        col("row_key", "string", "Key columns as k=v|k=v (null keys shown as null)"),
+        col("row_json", "string", "The whole raw row as JSON", nullable=False),
+        col("run_id", "string", "validate-raw run that found it", nullable=False),
+        col("detected_at", "timestamp", "When it was found (UTC)", nullable=False),
+        col("run_date", "date", "Business date validated (partition column)", nullable=False),
+    ),
+    partition_by=("run_date", "source_table"),
+)
+
+
+RAW_VALIDATIONS = TableSpec(
+    "ops",
+    "raw_validations",
+    description="One row per raw table and validate-raw run: the exact versions validated and how many rows "
+    "failed. A version that passed with no failed row is read as-is by later jobs (rules not re-applied).",
+    columns=(
+        col("source_table", "string", "Raw table validated, e.g. raw.orders", nullable=False),
+        col("table_version", "long", "Delta version of the raw table that was validated", nullable=False),
+        col("customers_version", "long", "Version of raw.customers the user rules checked against"),
+        col("mcc_codes_version", "long", "Version of reference.mcc_codes the MCC rule checked against"),
+        col("rows", "long", "Rows in that version", nullable=False),
+        col("flagged", "long", "Rows quarantined (any rule)", nullable=False),
+        col("run_id", "string", "validate-raw run", nullable=False),
+        col("validated_at", "timestamp", "When (UTC)", nullable=False),
+        col("run_date", "date", "Business date validated: its end bounds the future_timestamp rule (partition)",
+            nullable=False),
+    ),
+    keys=("run_date", "source_table", "table_version"),
+    partition_by=("run_date", "source_table"),
+)
+
+TABLES = [QUARANTINE_RAW_ROWS, RAW_VALIDATIONS]
+QUARANTINE = QUARANTINE_RAW_ROWS.full_name
+VALIDATIONS = RAW_VALIDATIONS.full_name
+
 
 @dataclass
 class Validation:
     """A raw table split by the rules: ``clean`` rows in catalog shape, ``quarantined`` in quarantine shape."""
 
-    table: str
+    spec: TableSpec
     flagged: DataFrame  # the raw rows plus the failed rule (null when clean)
 
     @property
+    def table(self) -> str:
+        return self.spec.full_name
+
+    @property
     def clean(self) -> DataFrame:
-        return self.flagged.where(F.col(_RULE).isNull()).select(*CATALOG.get(self.table).column_names)
+        return self.flagged.where(F.col(_RULE).isNull()).select(*self.spec.column_names)
 
     def quarantined(self, run_id: str, run_date: dt.date, detected_at: dt.datetime) -> DataFrame:
-        spec = CATALOG.get(self.table)
+        spec = self.spec
         row_key = F.concat_ws(
             "|", *[F.concat(F.lit(f"{k}="), F.coalesce(F.col(k).cast("string"), F.lit("null"))) for k in spec.keys]
         )
@@ -113,16 +158,15 @@ def _first_failure(checks: list[tuple[str, Column]]) -> Column:
 
 
 def validate(
-    table: str,
+    spec: TableSpec,
     df: DataFrame,
     run_date: dt.date,
     customers: DataFrame | None = None,
     mcc_codes: DataFrame | None = None,
 ) -> Validation:
-    """Apply the rules to ``df`` (raw ``table``); ``customers`` = clean customers (user_id, signup_date)."""
-    spec = CATALOG.get(table)
+    """Apply ``spec``'s rules to ``df``; ``customers`` = clean customers (user_id, signup_date)."""
     df = conform_schema(spec, df)
-    checks_of = CHECKS.get(spec.full_name, RawChecks())
+    checks_of = spec.checks or RawChecks()
     keys = list(spec.keys)
     checks: list[tuple[str, Column]] = []
     if keys:
@@ -157,12 +201,12 @@ def validate(
         df = df.join(codes, F.col(mcc) == F.col("__mcc"), "left")
         checks.append(("unknown_mcc", F.col("__mcc_ok").isNull()))
     flagged = df.withColumn(_RULE, _first_failure(checks)).select(*spec.column_names, _RULE)
-    return Validation(table, flagged)
+    return Validation(spec, flagged)
 
 
-def raw_tables() -> list[str]:
-    """Raw tables in validation order (customers first: the others are checked against them)."""
-    names = [s.full_name for s in CATALOG.layer("raw")]
+def raw_tables(lake) -> list[str]:
+    """The lake's raw tables in validation order (customers first: the others are checked against them)."""
+    names = [s.full_name for s in lake.catalog.layer("raw")]
     return [CUSTOMERS, *[n for n in names if n != CUSTOMERS]]
 
 
@@ -176,7 +220,7 @@ class _References:
 
     def customers(self) -> DataFrame:
         if self._customers is None:
-            clean = validate(CUSTOMERS, self.lake.read(CUSTOMERS), self.run_date).clean
+            clean = validate(self.lake.spec(CUSTOMERS), self.lake.read(CUSTOMERS), self.run_date).clean
             self._customers = clean.select("user_id", "signup_date").cache()
         return self._customers
 
@@ -186,9 +230,10 @@ class _References:
         return self._codes
 
     def validate(self, table: str) -> Validation:
-        checks = CHECKS.get(table, RawChecks())
+        spec = self.lake.spec(table)
+        checks = spec.checks or RawChecks()
         return validate(
-            table,
+            spec,
             self.lake.read(table),
             self.run_date,
             self.customers() if checks.user_key else None,
@@ -245,7 +290,7 @@ def _clean_rows(lake, table: str, run_date: dt.date, refs: _References) -> DataF
     if version is not None:
         log.info("stage=read-clean table=%s version=%s rules=skipped (validate-raw passed this version)",
                  table, version)
-        return conform_schema(CATALOG.get(table), lake.read(table, version=version))
+        return conform_schema(lake.spec(table), lake.read(table, version=version))
     return refs.validate(table).clean
 
 
@@ -256,9 +301,8 @@ def _record_validations(lake, run_id: str, run_date: dt.date, tables: list[str],
          sum(n for rule, n in report[t].items() if rule != "clean"), run_id, validated_at, run_date)
         for t in tables
     ]  # one row per raw table
-    spec = CATALOG.get(VALIDATIONS)
-    records = lake.spark.createDataFrame(rows, spec.schema)
-    lake.write(records, spec, mode="replace", where={"run_date": [run_date], "source_table": tables})
+    records = lake.spark.createDataFrame(rows, RAW_VALIDATIONS.schema)
+    lake.write(records, RAW_VALIDATIONS, mode="replace", where={"run_date": [run_date], "source_table": tables})
 
 
 class CleanReader:
@@ -306,7 +350,7 @@ def quarantine_raw(lake, run_id: str, run_date: dt.date, tables: list[str] | Non
     Returns ``{table: {"clean": n, rule: m, ...}}``. Missing tables and schema problems raise
     before anything is written.
     """
-    tables = tables or raw_tables()
+    tables = tables or raw_tables(lake)
     require_tables(lake, [*tables, MCC_CODES])
     ref_versions = _reference_versions(lake)
     refs = _References(lake, run_date)

@@ -13,9 +13,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sendopt.config import LakeConfig
 from sendopt.errors import CommitConflictError, LakeError, TableNotFoundError
 from sendopt.lake.commit import CommitInfo, WriteResult
+from sendopt.lake.config import LakeConfig
 from sendopt.lake.embedded import DEFAULT_TABLE_PROPERTIES
 from sendopt.lake.schema import check_stored_schema
 from sendopt.lake.spec import TableSpec

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import types as T
 
 #: The layers of the lake, in data-flow order. ``truth`` is readable only by the
-#: world and the evaluation area (see ``sendopt.lake.guard``).
+#: world and the evaluation area (``Lake.read`` refuses other callers).
 LAYERS = (
     "raw",
     "reference",
@@ -84,6 +84,16 @@ RUN_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class RawChecks:
+    """Which columns the row rules of ``sendopt.lake.quality`` look at, declared on a raw table's spec."""
+
+    event_time: str | None = None  # not after the run date, not before the user's signup
+    user_key: str | None = None  # must be a known customer
+    amounts: tuple[str, ...] = ()  # must be >= 0
+    mcc: str | None = None  # must be in reference.mcc_codes
+
+
+@dataclass(frozen=True)
 class TableSpec:
     layer: str
     name: str
@@ -92,6 +102,7 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     description: str = ""
     properties: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    checks: RawChecks | None = None  # row rules validate-raw applies (raw tables only)
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -140,8 +151,10 @@ class Catalog:
         return spec
 
     def get(self, table: str | TableSpec) -> TableSpec:
+        """The catalog's spec of ``table`` — a name, or a spec whose name the catalog knows (the catalog's
+        version wins: its columns may follow the running config); an unknown spec is returned as given."""
         if isinstance(table, TableSpec):
-            return table
+            return self._specs.get(table.full_name, table)
         try:
             return self._specs[table]
         except KeyError:

@@ -8,7 +8,7 @@ clicks, emails) with the normal approximation on the difference of means (Welch)
 and a delta-method interval for the relative difference. Spark reduces users to a
 few sums per arm — two rows reach the driver, where the tests run.
 
-Rollout rule (the seed's): **roll out** when the sample ratio is as configured, the
+Rollout rule: **roll out** when the sample ratio is as configured, the
 treatment's unsubscribe rate is significantly lower and its revenue per user is not
 significantly lower; otherwise **hold** (or **invalid** on a sample-ratio mismatch or
 too few users), always with the reasons.
@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
+from sendopt.channels.primitives import arm_of, in_market
 from sendopt.errors import SendoptError
 from sendopt.lake.quality import read_clean
-from sendopt.lake.tables.experiments import AB_ASSIGNMENTS, AB_RESULTS
 from sendopt.lifecycle.experiment_config import ExperimentsConfig
+from sendopt.lifecycle.tables import AB_ASSIGNMENTS, AB_RESULTS
 from sendopt.observability import stage
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 #: Rate metrics: per-user 0/1 outcome column → metric name.
 RATES = {"unsubscribed": "unsubscribe_rate", "purchased": "purchase_rate", "opened": "open_rate"}
@@ -225,8 +230,6 @@ def aa_study(outcomes: DataFrame, salts: list[str], treatment_share: float, alph
 
     One Spark pass: users × salts rows, reduced to 2 rows per salt on the driver.
     """
-    from sendopt.lifecycle.experiments import arm_of
-
     salt_df = outcomes.sparkSession.createDataFrame([(s,) for s in salts], "salt string")
     split = outcomes.crossJoin(F.broadcast(salt_df))
     grouped = collect_sums(arm_sums(split, arm_of(F.col("user_id"), F.col("salt"), treatment_share), ("salt",)),
@@ -241,16 +244,15 @@ def aa_study(outcomes: DataFrame, salts: list[str], treatment_share: float, alph
     return {name: count / len(grouped) for name, count in hits.items()}
 
 
-def run_ab_analyze(ctx) -> None:
-    from sendopt.lifecycle.experiments import describe_arms
-
+def analyze_experiment(ctx: JobContext, arms: dict[str, str]) -> None:
+    """``ab-analyze`` for one market: outcomes per arm, the tests, the rollout rule; ``arms`` describes each arm."""
     config: ExperimentsConfig = ctx.config.lifecycle.experiments
     lake = ctx.lake
     if not lake.exists(AB_ASSIGNMENTS):
         raise SendoptError(f"ab-analyze: {AB_ASSIGNMENTS.full_name} does not exist — enable "
                            "lifecycle.experiments and run ab-assign (and the decisions) first")
     assigned = lake.read(AB_ASSIGNMENTS).where(
-        (F.col("experiment") == config.name) & (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+        (F.col("experiment") == config.name) & in_market(ctx.region, ctx.brand)
         & (F.col("first_assigned_date") <= F.lit(ctx.run_date)))
     window_start = F.lit(config.start_date) if config.start_date else F.col("first_assigned_date")
     with stage(ctx.spark, ctx.log, "ab-analyze: outcomes per arm", experiment=config.name, region=ctx.region,
@@ -273,6 +275,6 @@ def run_ab_analyze(ctx) -> None:
     lake.write(out, AB_RESULTS, mode="replace", where={"experiment": config.name, "analysis_date": ctx.run_date,
                                                       "region": ctx.region, "brand": ctx.brand})
     print(format_table(config.name, ctx.region, ctx.brand, n_c, n_t, comparisons, srm, decision, reasons,
-                       describe_arms(config, ctx.config.email)), flush=True)
+                       arms), flush=True)
     ctx.summary["message"] = f"{config.name}: {decision} — " + "; ".join(reasons)
     ctx.summary["decision"] = decision

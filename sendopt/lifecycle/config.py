@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sendopt.lifecycle.experiment_config import BacktestConfig, ExperimentsConfig
+from sendopt.strict import Strict
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GateConfig(_Frozen):
+class GateConfig(Strict):
     """Rules a challenger must pass on the time-later holdout to take the champion alias."""
 
     auc_tolerance: float = Field(0.005, ge=0, le=1, description="challenger macro AUC ≥ champion's − this")
@@ -32,7 +29,7 @@ class GateConfig(_Frozen):
     min_holdout_rows: int = Field(200, ge=1, description="fewer holdout rows than this fail the cycle")
 
 
-class RetrainConfig(_Frozen):
+class RetrainConfig(Strict):
     window_weeks: int | None = Field(
         None, ge=2, description="rolling training window in matured weeks (null: the channel's own setting)")
     holdout_weeks: int | None = Field(
@@ -40,7 +37,7 @@ class RetrainConfig(_Frozen):
     gate: GateConfig = GateConfig()
 
 
-class MonitorConfig(_Frozen):
+class MonitorConfig(Strict):
     """Thresholds that turn monitors into a retrain trigger (each breach is a recorded cause)."""
 
     psi_warn: float = Field(0.1, ge=0, description="PSI at which a feature or score is flagged 'warn'")
@@ -62,7 +59,7 @@ class MonitorConfig(_Frozen):
     report_dir: str | None = Field(None, description="HTML reports go here (null: <lake.root>/_reports)")
 
 
-class LifecycleConfig(_Frozen):
+class LifecycleConfig(Strict):
     retrain: RetrainConfig = RetrainConfig()
     monitor: MonitorConfig = MonitorConfig()
     backtest: BacktestConfig = BacktestConfig()  # backtest and threshold calibration (experiment_config.py)

@@ -4,14 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sendopt.strict import Strict
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalibrationConfig(_Frozen):
+class CalibrationConfig(Strict):
     """Search of the email bin → tier thresholds on the logged exploration data (Optuna TPE)."""
 
     trials: int = Field(300, ge=1, description="Optuna trials; each one is a few array sums on the driver")
@@ -26,7 +24,7 @@ class CalibrationConfig(_Frozen):
     proposal_dir: str | None = Field(None, description="where proposals are written (null: <lake.root>/_proposals)")
 
 
-class BacktestConfig(_Frozen):
+class BacktestConfig(Strict):
     weeks: int = Field(4, ge=1, description="most recent matured decision weeks replayed")
     model: str = Field("champion", description="registered alias or version number of the candidate model")
     policies: tuple[Literal["tiers", "optimizer", "config_tiers", "model_tiers"], ...] = Field(
@@ -39,7 +37,7 @@ class BacktestConfig(_Frozen):
     calibration: CalibrationConfig = CalibrationConfig()
 
 
-class ArmConfig(_Frozen):
+class ArmConfig(Strict):
     """The policy one A/B arm applies (the decision job reads it through experiments.arm_frequency)."""
 
     policy: Literal["current", "tiers", "optimizer", "fixed"] = Field(
@@ -55,7 +53,7 @@ class ArmConfig(_Frozen):
         return self
 
 
-class ExperimentsConfig(_Frozen):
+class ExperimentsConfig(Strict):
     enabled: bool = Field(False, description="assign users to arms and let the decision job apply them")
     name: str = Field("email-ab-1", min_length=1, description="experiment id recorded with every assignment")
     salt: str = Field("email-ab-v1", min_length=1, description="hash salt; a new salt redraws the arms")

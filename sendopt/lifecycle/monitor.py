@@ -22,26 +22,25 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
-from sendopt.lake.tables.lifecycle import (
-    BIN_OUTCOMES,
-    FEATURE_PSI,
-    PERFORMANCE,
-    RETRAIN_TRIGGERS,
-    SCORE_DRIFT,
-)
-from sendopt.lifecycle.channels import CHANNELS, LifecycleChannel
+from sendopt.lifecycle.channels import LifecycleChannel
 from sendopt.lifecycle.config import MonitorConfig
 from sendopt.lifecycle.gate import group_rates
 from sendopt.lifecycle.psi import bucket_shares, distribution_psi, frame_psi, status
+from sendopt.lifecycle.tables import BIN_OUTCOMES, FEATURE_PSI, PERFORMANCE, RETRAIN_TRIGGERS, SCORE_DRIFT
 from sendopt.models import tracking
 from sendopt.models.metrics import Evaluation
 from sendopt.observability import stage
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 
 @dataclass
@@ -181,7 +180,7 @@ def performance_by_week(matured: DataFrame, model) -> tuple[pd.DataFrame, Evalua
     return out[cols], latest
 
 
-def monitor_market(ctx, channel: LifecycleChannel) -> MarketMonitor | None:
+def monitor_market(ctx: JobContext, channel: LifecycleChannel) -> MarketMonitor | None:
     """Run every monitor for one channel's champion in ``ctx``'s market (None: no champion yet)."""
     cfg = ctx.config.lifecycle.monitor
     tracking.configure(ctx.config)
@@ -234,7 +233,7 @@ def report_path(config, job: str, run_date: dt.date, region: str, brand: str, ch
     return os.path.abspath(os.path.join(root, job, str(run_date), f"{region}_{brand}_{channel}.html"))
 
 
-def _frame(ctx, pdf: pd.DataFrame, spec, extra: dict) -> DataFrame:
+def _frame(ctx: JobContext, pdf: pd.DataFrame, spec, extra: dict) -> DataFrame:
     """A small pandas result + run columns → a DataFrame in the table's column order and types."""
     def native(v):
         v = v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v  # numpy → Python
@@ -245,11 +244,11 @@ def _frame(ctx, pdf: pd.DataFrame, spec, extra: dict) -> DataFrame:
     return ctx.spark.createDataFrame(rows, spec.schema)
 
 
-def _history(ctx, current: pd.DataFrame) -> pd.DataFrame:
+def _history(ctx: JobContext, current: pd.DataFrame) -> pd.DataFrame:
     """AUC over time: earlier runs' weeks (their latest run) plus this run's, one row per week."""
     past = pd.DataFrame(columns=current.columns)
     if ctx.lake.exists(PERFORMANCE):
-        past = (ctx.lake.read(PERFORMANCE).where((F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+        past = (ctx.lake.read(PERFORMANCE).where(in_market(ctx.region, ctx.brand)
                                                  & (F.col("run_date") < F.lit(ctx.run_date)))
                 .select("run_date", *current.columns).toPandas())  # weeks × runs, small
         past = past.sort_values("run_date").drop_duplicates("week_start", keep="last").drop(columns="run_date")
@@ -257,7 +256,7 @@ def _history(ctx, current: pd.DataFrame) -> pd.DataFrame:
     return merged.sort_values("week_start").reset_index(drop=True)
 
 
-def write_market(ctx, channel: LifecycleChannel, result: MarketMonitor) -> None:
+def write_market(ctx: JobContext, channel: LifecycleChannel, result: MarketMonitor) -> None:
     from sendopt.lifecycle.report import monitor_report
 
     run = {"run_date": ctx.run_date, "region": ctx.region, "brand": ctx.brand, "run_id": ctx.run_id,
@@ -281,21 +280,3 @@ def write_market(ctx, channel: LifecycleChannel, result: MarketMonitor) -> None:
     ]
     for pdf, spec, extra in writes:
         ctx.lake.write(_frame(ctx, pdf, spec, {**run, **extra}), spec, mode="replace", where=where)
-
-
-def run_monitor(ctx) -> None:
-    messages, paths = [], []
-    for channel in CHANNELS.values():
-        result = monitor_market(ctx, channel)
-        if result is None:
-            messages.append(f"{channel.name}: no champion in {ctx.region}/{ctx.brand}; nothing monitored")
-            continue
-        write_market(ctx, channel, result)
-        paths.append(result.report_path)
-        verdict = "RETRAIN TRIGGERED: " + "; ".join(result.causes) if result.causes else "no retrain trigger"
-        messages.append(f"{result.model_name} v{result.model_version}: {verdict}; report {result.report_path}")
-        ctx.log.info("stage=monitor model=%s triggered=%s causes=%s", result.model_name, bool(result.causes),
-                     result.causes)
-    for path in paths:
-        print(f"monitor report: {path}")
-    ctx.summary["message"] = " | ".join(messages)

@@ -12,15 +12,19 @@ challenger (``tracking.promote_if_first``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 
-from sendopt.lake.tables.lifecycle import MODEL_EVALUATIONS
-from sendopt.lifecycle.channels import CHANNELS, Challenger, LifecycleChannel
+from sendopt.lifecycle.channels import Challenger, LifecycleChannel
 from sendopt.lifecycle.gate import gate, group_rates, holdout_metrics, value_bins
+from sendopt.lifecycle.tables import MODEL_EVALUATIONS
 from sendopt.models import tracking
 from sendopt.models.response import ResponseModel
 from sendopt.observability import stage
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 PROMOTED, KEPT, FIRST, FAILED = "promoted", "kept", "first_champion", "failed"
 METRIC_COLUMNS = {
@@ -53,7 +57,7 @@ def holdout_evaluation(channel: LifecycleChannel, model: ResponseModel, register
     return holdout_metrics(evaluation, rates)
 
 
-def _row(ctx, channel: str, name: str, version: str | None, role: str, decision: str, champion_after: str | None,
+def _row(ctx: JobContext, channel: str, name: str, version: str | None, role: str, decision: str, champion_after: str | None,
          reasons: list[str], metrics: dict | None, challenger: Challenger | None, mlflow_run_id: str | None) -> tuple:
     m = metrics or {}
     return (
@@ -65,7 +69,7 @@ def _row(ctx, channel: str, name: str, version: str | None, role: str, decision:
     )
 
 
-def _write(ctx, rows: list[tuple]) -> None:
+def _write(ctx: JobContext, rows: list[tuple]) -> None:
     """Upsert by (cycle_id, model_name, role): a re-recorded cycle replaces its own rows only."""
     ctx.lake.merge(ctx.spark.createDataFrame(rows, MODEL_EVALUATIONS.schema), MODEL_EVALUATIONS)
 
@@ -80,7 +84,7 @@ def _tag(name: str, version: str | None, tags: dict[str, str]) -> None:
         client.set_model_version_tag(name, version, key, value)
 
 
-def retrain_market(ctx, channel: LifecycleChannel) -> CycleResult:
+def retrain_market(ctx: JobContext, channel: LifecycleChannel) -> CycleResult:
     """One cycle for ``ctx``'s market; the champion alias moves only after every gate rule passed."""
     tracking.configure(ctx.config)
     model = channel.model(ctx.config, ctx.region, ctx.brand)
@@ -141,38 +145,10 @@ def retrain_market(ctx, channel: LifecycleChannel) -> CycleResult:
     return cycle
 
 
-def _summary(cycle: CycleResult) -> str:
+def summary_line(cycle: CycleResult) -> str:
     auc = cycle.metrics["challenger"]["auc"]
     champ = cycle.metrics.get("champion")
     vs = f" vs champion v{cycle.champion_before} {champ['auc']:.4f}" if champ else ""
     failed = [r for r in cycle.reasons if r.startswith("FAIL")]
     return (f"{cycle.model_name}: challenger v{cycle.challenger_version} {cycle.decision} (AUC {auc:.4f}{vs}); "
             f"champion v{cycle.champion_after}" + (f"; {'; '.join(failed)}" if failed else ""))
-
-
-def run_retrain(ctx) -> None:
-    messages = [_summary(retrain_market(ctx, channel)) for channel in CHANNELS.values()]
-    ctx.summary["message"] = " | ".join(messages)
-
-
-def run_retrain_if_triggered(ctx) -> None:
-    """Retrain the market only if today's monitor run recorded a trigger (``monitoring.retrain_triggers``)."""
-    from pyspark.sql import functions as F
-
-    from sendopt.lake.tables.lifecycle import RETRAIN_TRIGGERS
-
-    rows = []
-    if ctx.lake.exists(RETRAIN_TRIGGERS):
-        rows = (ctx.lake.read(RETRAIN_TRIGGERS)
-                .where((F.col("run_date") == F.lit(ctx.run_date)) & (F.col("region") == ctx.region)
-                       & (F.col("brand") == ctx.brand))
-                .select("model_name", "triggered", "causes").collect())  # one row per channel model
-    triggered = {r.model_name: list(r.causes or []) for r in rows if r.triggered}
-    due = [c for c in CHANNELS.values() if c.model(ctx.config, ctx.region, ctx.brand).name in triggered]
-    if not due:
-        why = "no trigger" if rows else f"no monitor row for {ctx.run_date} (run `monitor` first)"
-        ctx.summary["message"] = f"{ctx.region}/{ctx.brand}: {why}; champion kept without a cycle"
-        return
-    for name, causes in triggered.items():
-        ctx.log.info("stage=retrain-if-triggered model=%s causes=%s", name, causes)
-    ctx.summary["message"] = " | ".join(_summary(retrain_market(ctx, channel)) for channel in due)

@@ -26,6 +26,7 @@ from sendopt.models.reference import reference_stats
 from sendopt.models.scoring import score
 from sendopt.models.spec import TrainResult, TrainSpec
 from sendopt.models.trainer import train
+from sendopt.version import code_version
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,6 @@ class ResponseModel(ABC):
                          inputs: dict[str, int], params: dict[str, Any]) -> str:
         """One MLflow run with params, metrics, importance, inputs' Delta versions; register the model."""
         import mlflow
-
-        from sendopt.runner import code_version
 
         tracking.configure(self.config)
         booster = report.result.booster

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sendopt.strict import Strict
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RegionBehaviour(_Frozen):
+class RegionBehaviour(Strict):
     """How customers of one region differ (added to logits / multiplied into rates)."""
 
     weight: float = Field(1.0, gt=0, description="relative number of customers")
@@ -29,7 +27,7 @@ class RegionBehaviour(_Frozen):
     currency: str = "EUR"
 
 
-class BrandBehaviour(_Frozen):
+class BrandBehaviour(Strict):
     """How customers of one brand differ."""
 
     weight: float = Field(1.0, gt=0)
@@ -39,7 +37,7 @@ class BrandBehaviour(_Frozen):
     email_fixed_frequency: int = Field(3, ge=0, le=7, description="emails/week of the historical fixed policy")
 
 
-class BehaviourShift(_Frozen):
+class BehaviourShift(Strict):
     """A change of email behaviour from a date on — the drift scenario of the lifecycle monitors.
 
     In world-weeks starting on or after ``date`` the weekly unsubscribe logit of a user-week with
@@ -51,7 +49,7 @@ class BehaviourShift(_Frozen):
     fatigue_multiplier: float = Field(1.0, ge=0)
 
 
-class Holiday(_Frozen):
+class Holiday(Strict):
     """A demand bump: purchase intensity × (1 + lift) from ``days_before`` to ``days_after`` the date."""
 
     date: dt.date
@@ -60,7 +58,7 @@ class Holiday(_Frozen):
     days_after: int = Field(0, ge=0)
 
 
-class TraitsConfig(_Frozen):
+class TraitsConfig(Strict):
     """Latent traits: population means / spreads (logit scale unless stated)."""
 
     purchase_logit: float = -2.6
@@ -83,9 +81,19 @@ class TraitsConfig(_Frozen):
     dormant_share: float = Field(0.15, ge=0, le=1, description="existing users already decaying at the start")
     decay_days: float = Field(21.0, gt=0, description="e-folding time of engagement once decay starts")
     activity_floor: float = Field(0.03, ge=0, le=1)
+    signup_age_mean_days: float = Field(400.0, gt=0, description="existing users: mean days since signup")
+    signup_age_max_days: int = Field(5 * 365, ge=1, description="existing users: at most this many days")
+    age_min: int = Field(18, ge=0, description="youngest customer (years)")
+    age_max: int = Field(90, ge=1, description="oldest customer (years)")
+    age_mean_excess: float = Field(17.0, gt=0, description="mean years above age_min (exponential)")
+    age_purchase_slope: float = Field(0.01, description="purchase logit lost per year above age_pivot")
+    age_pivot: int = Field(40, description="the age with no age effect")
+    preferred_hour_mean: float = Field(12.0, ge=0, le=23, description="mean preferred contact hour")
+    preferred_hour_sd: float = Field(3.5, ge=0)
+    preferred_hour_range: tuple[int, int] = Field((7, 22), description="preferred hours are clipped to this")
 
 
-class EmailConfig(_Frozen):
+class EmailConfig(Strict):
     opt_in_share: float = Field(0.9, ge=0, le=1, description="users giving email consent at signup")
     fatigue_memory: float = Field(0.3, ge=0, le=1, description="weight of last week's sends in the fatigue load")
     extra_orders_mean: float = Field(0.3, ge=0, description="Poisson mean of extra orders in a purchase week")
@@ -93,14 +101,16 @@ class EmailConfig(_Frozen):
     exploration_max_frequency: int = Field(7, ge=1, le=7)
 
 
-class WebConfig(_Frozen):
+class WebConfig(Strict):
     sessions_per_day: float = Field(0.08, gt=0)
     events_per_session: float = Field(3.0, gt=0)
     add_to_cart_rate: float = Field(0.12, ge=0, le=1)
     favourite_share: float = Field(0.6, ge=0, le=1, description="share of browsing in the favourite category")
+    session_hour_mean: float = Field(20.0, ge=0, le=23.5, description="mean start hour of a web session")
+    session_hour_sd: float = Field(3.5, ge=0)
 
 
-class PushConfig(_Frozen):
+class PushConfig(Strict):
     opt_in_share: float = Field(0.6, ge=0, le=1)
     opt_out_share: float = Field(0.1, ge=0, le=1, description="share of opted-in users opting out in the window")
     per_day: float = Field(0.12, ge=0, le=1, description="historical policy: send probability per user-day")
@@ -129,7 +139,7 @@ class PushConfig(_Frozen):
     )
 
 
-class PlantedPair(_Frozen):
+class PlantedPair(Strict):
     """After a payment at ``mcc1`` the customer pays at ``mcc2`` within ``window_days`` with prob ``strength``."""
 
     mcc1: str = Field(pattern=r"^\d{4}$")
@@ -138,7 +148,7 @@ class PlantedPair(_Frozen):
     strength: float = Field(ge=0, le=1)
 
 
-class CardsConfig(_Frozen):
+class CardsConfig(Strict):
     holder_share: float = Field(0.7, ge=0, le=1)
     tx_per_day: float = Field(0.3, gt=0)
     loyalty: float = Field(0.7, ge=0, le=1, description="prob. of paying at one's usual merchant of an MCC")
@@ -167,14 +177,18 @@ class CardsConfig(_Frozen):
     )
 
 
-class MerchantsConfig(_Frozen):
+class MerchantsConfig(Strict):
     count: int = Field(400, ge=1)
     stores_mean: float = Field(3.0, gt=0)
     store_spread_deg: float = Field(0.4, gt=0, description="sd of store/home coordinates around the region centre")
 
 
-class PromoConfig(_Frozen):
+class PromoConfig(Strict):
     campaigns: int = Field(60, ge=0)
+    lead_days: int = Field(14, ge=0, description="campaigns start at least this many days after the window starts "
+                           "and before it ends (history before, room after)")
+    min_length_days: int = Field(6, ge=0, description="a campaign runs this many days plus a uniform extra")
+    extra_length_days: int = Field(15, ge=1, description="the extra is uniform in [0, this)")
     discount_pcts: tuple[int, ...] = (5, 10, 15, 20, 30)
     voucher_values: tuple[float, ...] = (0.0, 5.0, 10.0)
     min_spends: tuple[float, ...] = (0.0, 20.0, 40.0)
@@ -189,7 +203,7 @@ class PromoConfig(_Frozen):
     min_spend_coef: float = Field(-0.02, description="logit change per currency unit of minimum spend")
 
 
-class CouponConfig(_Frozen):
+class CouponConfig(Strict):
     levels: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)
     type_shares: dict[str, float] = Field(
         default_factory=lambda: {"sure_thing": 0.2, "persuadable": 0.35, "lost_cause": 0.35, "sleeping_dog": 0.1}
@@ -217,7 +231,7 @@ class CouponConfig(_Frozen):
         "of by the rule (unlogged)")
 
 
-class WorldConfig(_Frozen):
+class WorldConfig(Strict):
     seed: int = 7
     users: int = Field(5_000, ge=10)
     days: int = Field(90, ge=7)

@@ -18,7 +18,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sendopt.lake.catalog import CATALOG
+from sendopt.catalog import CATALOG
 from sendopt.world.model import World
 
 US_PER_DAY = 86_400_000_000

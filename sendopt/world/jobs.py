@@ -1,4 +1,4 @@
-"""The world's jobs: ``generate-world``, ``simulate-outcomes`` and ``validate-raw``.
+"""The world's jobs: ``generate-world`` and ``simulate-outcomes``.
 
 Each is a function of the runner's context (``ctx.spark``, ``ctx.config``,
 ``ctx.lake``, ``ctx.run_id``, ``ctx.run_date``, ``ctx.log``) and writes only
@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from sendopt.lake import quality
-from sendopt.lake.catalog import CATALOG
+from sendopt.runner import JobContext
 from sendopt.world.generate import world_tables
 from sendopt.world.model import World, world_from
 from sendopt.world.simulate import simulate_day
@@ -27,7 +27,7 @@ def write_world(lake, world: World, log=None) -> dict[str, tuple[int, float]]:
     return written
 
 
-def run_generate_world(ctx) -> None:
+def run_generate_world(ctx: JobContext) -> None:
     """Write every raw, reference and truth table of the world (overwriting an earlier world)."""
     world = world_from(ctx.config)
     cfg = world.config
@@ -37,14 +37,14 @@ def run_generate_world(ctx) -> None:
     ctx.summary["message"] = f"{len(written)} tables, {sum(r for r, _ in written.values())} rows"
 
 
-def run_simulate_outcomes(ctx) -> None:
+def run_simulate_outcomes(ctx: JobContext) -> None:
     """Append the run date's outcomes of the day's decisions (idempotent: replaces that date's partitions)."""
     world = world_from(ctx.config)
     quality.require_tables(ctx.lake, ["raw.consents", "raw.email_sends", "raw.push_notifications"])
     frames = simulate_day(ctx.lake, world, ctx.run_date)
     rows = {}
     for table, df in frames.items():
-        part = CATALOG.get(table).partition_by[0]
+        part = ctx.lake.spec(table).partition_by[0]
         if part == "week_start" and world.day_of(ctx.run_date) % 7:
             continue  # weekly assignments are recorded on the first day of a world-week
         result = ctx.lake.write(df, table, mode="replace", where={part: [ctx.run_date]})
@@ -52,11 +52,3 @@ def run_simulate_outcomes(ctx) -> None:
     ctx.log.info("simulated %s: %s", ctx.run_date, rows)
     ctx.summary["message"] = f"simulated {ctx.run_date}: {sum(r or 0 for r in rows.values())} rows"
 
-
-def run_validate_raw(ctx) -> None:
-    """Quarantine bad raw rows for the run date; stop on a missing table or a schema mismatch."""
-    report = quality.quarantine_raw(ctx.lake, ctx.run_id, ctx.run_date)
-    bad = {t: {k: n for k, n in c.items() if k != "clean"} for t, c in report.items()}
-    bad = {t: c for t, c in bad.items() if c}
-    ctx.summary["message"] = f"quarantined {bad}" if bad else "all raw rows passed validation"
-    ctx.summary["report"] = report

@@ -31,13 +31,14 @@ def campaign_params(world: World, c: np.ndarray) -> dict[str, np.ndarray]:
     rng, p, days = world.rng, world.config.promos, world.config.days
     c = np.asarray(c, dtype=np.int64)
     merchant = rng.integers("promo.merchant", world.config.merchants.count, c)
-    start = 14 + rng.integers("promo.start", max(1, days - 28), c)  # history before, room after
+    start = p.lead_days + rng.integers("promo.start", max(1, days - 2 * p.lead_days), c)  # history before, room after
     return {
         "campaign": c,
         "merchant_id": merchant,
         "region": world.merchant_region[merchant],
         "start_day": start,
-        "end_day": np.minimum(start + 6 + rng.integers("promo.length", 15, c), days - 1),
+        "end_day": np.minimum(start + p.min_length_days + rng.integers("promo.length", p.extra_length_days, c),
+                              days - 1),
         "discount_pct": np.asarray(p.discount_pcts)[rng.integers("promo.pct", len(p.discount_pcts), c)],
         "voucher_value": np.asarray(p.voucher_values)[rng.integers("promo.voucher", len(p.voucher_values), c)],
         "min_spend": np.asarray(p.min_spends)[rng.integers("promo.min", len(p.min_spends), c)],

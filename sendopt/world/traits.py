@@ -79,21 +79,25 @@ def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
     signup_day = np.where(
         is_new,
         rng.integers("user.signup_in", cfg.days, idx),
-        -1 - np.minimum(rng.exponential("user.signup_before", idx, mean=400.0), 5 * 365).astype(np.int64),
+        -1 - np.minimum(rng.exponential("user.signup_before", idx, mean=t.signup_age_mean_days),
+                        t.signup_age_max_days).astype(np.int64),
     )
 
     z_buy = rng.normal("user.z_buy", idx)
     z_eng = t.engagement_corr * z_buy + np.sqrt(1 - t.engagement_corr**2) * rng.normal("user.z_eng", idx)
     z_fat = rng.normal("user.z_fatigue", idx)
-    age = np.clip(18 + rng.exponential("user.age", idx, mean=17.0), 18, 90).astype(np.int64)
-    age_effect = -0.01 * (age - 40)  # older customers buy a little less often, open a little more
+    age = np.clip(t.age_min + rng.exponential("user.age", idx, mean=t.age_mean_excess), t.age_min,
+                  t.age_max).astype(np.int64)
+    age_effect = -t.age_purchase_slope * (age - t.age_pivot)  # older customers buy a little less, open a little more
 
     # engagement decays into inactivity: remaining active life is memoryless (exponential)
     life = rng.exponential("user.life", idx, mean=t.mean_active_days)
     dormant = (~is_new) & (rng.uniform("user.dormant", idx) < t.dormant_share)
     decay_start = np.where(is_new, signup_day + life, np.where(dormant, -life * 0.25, life))
 
-    preferred_hour = np.clip(np.round(12 + 3.5 * rng.normal("user.hour", idx)), 7, 22).astype(np.int64)
+    low, high = t.preferred_hour_range
+    preferred_hour = np.clip(np.round(t.preferred_hour_mean + t.preferred_hour_sd * rng.normal("user.hour", idx)),
+                             low, high).astype(np.int64)
     device = np.where(
         rng.uniform("user.ios", idx) < mk.ios_share[market],
         0,

@@ -35,7 +35,8 @@ def web_rows(world: World, batch: pd.DataFrame, first_day: int, horizon: int) ->
     su, sd = np.repeat(u, reps), np.repeat(days[d], reps)
     s = np.arange(len(su)) - np.repeat(np.cumsum(reps) - reps, reps)
     key = tr["idx"][su]
-    start = np.clip(20.0 + 3.5 * rng.normal("web.hour", key, sd, s), 0.0, 23.5) * 3600.0
+    hour = cfg.web.session_hour_mean + cfg.web.session_hour_sd * rng.normal("web.hour", key, sd, s)
+    start = np.clip(hour, 0.0, 23.5) * 3600.0
     n_ev = np.minimum(1 + rng.poisson("web.events", cfg.web.events_per_session - 1, key, sd, s), MAX_EVENTS)
 
     # one row per event

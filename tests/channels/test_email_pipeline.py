@@ -7,10 +7,10 @@ import mlflow
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import open_lake
 from sendopt.channels.email.model import EmailResponseModel
+from sendopt.channels.email.tables import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
 from sendopt.cli import main
-from sendopt.lake import Lake
-from sendopt.lake.tables.email import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
 from sendopt.models import tracking
 
 DATE = "2026-02-25"
@@ -23,7 +23,7 @@ def daily(tiny_world, spark):
     args, config = tiny_world
     args = [*args, *[x for r in RULES for x in ("--set", r)]]
     assert main(["email-daily", *args, "--date", DATE]) == 0
-    return args, config, Lake(spark, config)
+    return args, config, open_lake(spark, config)
 
 
 def decisions(lake, date=DATE):
@@ -141,12 +141,12 @@ def test_kill_switch_and_fallback_are_loud(daily, spark, tmp_path):
     version = lake.version(EMAIL_FREQUENCY)
     assert main(["decide-email", *args, "--date", DATE, "--set", "email.publish.enabled=false"]) == 0
     assert lake.version(EMAIL_FREQUENCY) == version
-    # no champion in an empty registry → the safe policy is published and the ledger says fallback
+    # no champion in an empty registry → the safe policy is published and the ledger says succeeded_with_fallback
     empty = ["--set", f"mlflow.tracking_uri=sqlite:///{tmp_path}/empty.db"]
     assert main(["decide-email", *args, *empty, "--date", DATE, "--region", "south", "--brand", "beta"]) == 0
     rows = decisions(lake).where("region = 'south' and brand = 'beta'")
     assert {r.policy for r in rows.select("policy").distinct().collect()} == {"safe_fallback"}
-    ledger = lake.read("ops.job_runs").where("job = 'decide-email' and status = 'fallback'").collect()
+    ledger = lake.read("ops.job_runs").where("job = 'decide-email' and status = 'succeeded_with_fallback'").collect()
     assert ledger and "not found in the registry" in ledger[-1].message
 
 

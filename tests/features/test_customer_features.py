@@ -6,11 +6,11 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import open_lake
 from sendopt.features.customer import SOURCES, customer_features
 from sendopt.features.labels import NO_ACTION, PURCHASE, UNSUBSCRIBE, email_week_outcomes
 from sendopt.features.registry import feature_list, feature_names
-from sendopt.lake import Lake
-from sendopt.lake.tables.features import CUSTOMER_DAILY
+from sendopt.features.tables import CUSTOMER_DAILY
 
 SNAPSHOT = dt.date(2026, 2, 12)
 
@@ -23,7 +23,7 @@ TS = {"raw.orders": "order_ts", "raw.email_sends": "sent_at", "raw.email_events"
 @pytest.fixture(scope="module")
 def raw(spark, tiny_world):
     _, config = tiny_world
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     return {name: lake.read(name).cache() for name in SOURCES}, config
 
 
@@ -125,3 +125,17 @@ def test_labels_are_exclusive_with_documented_precedence(spark):
     assert out == {"buyer": (PURCHASE, 20.0, 3), "quitter": (UNSUBSCRIBE, 0.0, 7), "both": (UNSUBSCRIBE, 5.0, 5),
                    "idle": (NO_ACTION, 0.0, 1), "late": (NO_ACTION, 0.0, 2)}
     assert email_week_outcomes(assignments, orders, events, week + dt.timedelta(days=6)).count() == 0
+
+
+def test_the_feature_table_follows_the_configured_windows(raw, spark, tmp_path):
+    """Other ``features.windows`` give other columns, and the lake writes them (the catalog follows the config)."""
+    tables, config = raw
+    other = config.model_copy(update={
+        "features": config.features.model_copy(update={"windows": (7, 28)}),
+        "lake": config.lake.model_copy(update={"root": str(tmp_path / "lake")})})
+    lake = open_lake(spark, other)
+    df = customer_features(tables, SNAPSHOT, other.features)
+    assert "orders_28d" in df.columns and "orders_91d" not in df.columns
+    written = lake.write(df, CUSTOMER_DAILY, mode="replace", where={"snapshot_date": [SNAPSHOT]})
+    assert written.rows == df.count()
+    assert lake.read(CUSTOMER_DAILY).columns == df.columns

@@ -14,6 +14,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
+from sendopt.catalog import CATALOG
 from sendopt.errors import (
     CommitConflictError,
     LakeError,
@@ -21,7 +22,7 @@ from sendopt.errors import (
     TableNotFoundError,
     TruthAccessError,
 )
-from sendopt.lake import CATALOG, Lake, TableSpec, col
+from sendopt.lake import Lake, TableSpec, col
 from sendopt.spark import delta_available
 
 EVENTS = TableSpec(

@@ -7,6 +7,7 @@ import logging
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import open_lake
 from sendopt.lifecycle.channels import Challenger, LifecycleChannel
 from sendopt.models.response import FitReport, ResponseModel
 from sendopt.models.spec import TrainSpec
@@ -100,7 +101,6 @@ class TinyChannel(LifecycleChannel):
 @pytest.fixture
 def make_ctx(spark, tmp_path):
     from sendopt.config import load_config
-    from sendopt.lake import Lake
     from sendopt.runner import JobContext
 
     config = load_config("local", overrides=[
@@ -112,7 +112,7 @@ def make_ctx(spark, tmp_path):
 
     def make(job="retrain"):
         run_id = f"{job}-test-{next(counter)}"
-        return JobContext(job=job, spark=spark, config=config, lake=Lake(spark, config, run_id=run_id, job=job),
+        return JobContext(job=job, spark=spark, config=config, lake=open_lake(spark, config, run_id=run_id, job=job),
                           run_id=run_id, run_date=RUN_DATE, log=logging.getLogger("test"), loader=None,
                           region="north", brand="alpha")
 

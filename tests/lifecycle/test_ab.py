@@ -9,17 +9,17 @@ from pyspark.sql import functions as F
 from scipy import stats
 
 from sendopt.channels.email.config import EmailConfig, ExplorationConfig
-from sendopt.errors import SendoptError
-from sendopt.lake.tables.experiments import AB_ASSIGNMENTS
-from sendopt.lifecycle import ab_analysis as ab
-from sendopt.lifecycle.experiment_config import ArmConfig, ExperimentsConfig
-from sendopt.lifecycle.experiments import (
+from sendopt.channels.email.experiments import (
     ab_arm_column,
     arm_frequency,
     describe_arms,
     in_exploration_holdout,
     record_assignments,
 )
+from sendopt.errors import SendoptError
+from sendopt.lifecycle import ab_analysis as ab
+from sendopt.lifecycle.experiment_config import ArmConfig, ExperimentsConfig
+from sendopt.lifecycle.tables import AB_ASSIGNMENTS
 
 EXPLORATION = ExplorationConfig(share=0.1, salt="explore-test")
 ON = ExperimentsConfig(enabled=True, name="t1", salt="ab-test", treatment_share=0.3,

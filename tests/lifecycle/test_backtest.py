@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
+from sendopt.channels.email.backtest import Replay, bin_calibration, policy_estimates
+from sendopt.channels.email.calibrate import BinStats, CalibrationResult, bin_stats, proposal_document, search
 from sendopt.channels.email.config import EmailConfig, Tier
-from sendopt.lifecycle.backtest import Replay, bin_calibration, policy_estimates
-from sendopt.lifecycle.calibrate import BinStats, CalibrationResult, bin_stats, proposal_document, search
 from sendopt.lifecycle.experiment_config import CalibrationConfig
 
 # Two bins, two candidate frequencies (0 and 7); the configured tiers send 7 to bin 1, 0 to bin 2.

@@ -63,9 +63,9 @@ def test_score_drift_against_the_champions_first_day(spark):
 def test_monitor_market_writes_tables_trigger_and_report(make_ctx):
     from pyspark.sql import functions as F
 
-    from sendopt.lake.tables.lifecycle import FEATURE_PSI, PERFORMANCE, RETRAIN_TRIGGERS
     from sendopt.lifecycle.monitor import monitor_market, write_market
     from sendopt.lifecycle.retrain import retrain_market
+    from sendopt.lifecycle.tables import FEATURE_PSI, PERFORMANCE, RETRAIN_TRIGGERS
     from tests.lifecycle.conftest import TinyChannel
 
     retrain_market(make_ctx(), TinyChannel())  # the first model becomes champion

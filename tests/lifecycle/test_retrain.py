@@ -5,8 +5,8 @@ import mlflow
 import pytest
 from pyspark.sql import functions as F
 
-from sendopt.lake.tables.lifecycle import MODEL_EVALUATIONS
 from sendopt.lifecycle.retrain import FAILED, FIRST, KEPT, PROMOTED, retrain_market
+from sendopt.lifecycle.tables import MODEL_EVALUATIONS
 from sendopt.models import tracking
 from tests.lifecycle.conftest import TinyChannel
 

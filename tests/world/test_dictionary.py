@@ -1,8 +1,8 @@
 """The data dictionary covers every table and column and is up to date with the catalog."""
 from __future__ import annotations
 
-from sendopt.lake import dictionary
-from sendopt.lake.catalog import CATALOG
+from sendopt import dictionary
+from sendopt.catalog import CATALOG
 
 
 def test_dictionary_names_every_table_column_and_key():
@@ -14,4 +14,4 @@ def test_dictionary_names_every_table_column_and_key():
 
 
 def test_docs_data_dictionary_is_current():
-    assert dictionary.main(["--check"]) == 0, "run `python -m sendopt.lake.dictionary` and commit the docs"
+    assert dictionary.main(["--check"]) == 0, "run `python -m sendopt.dictionary` and commit the docs"

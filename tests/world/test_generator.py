@@ -5,8 +5,8 @@ import iso18245
 import pytest
 from pyspark.sql import functions as F
 
-from sendopt.lake.catalog import CATALOG
-from sendopt.lake.tables.world import CHECKS
+from sendopt.catalog import CATALOG
+from sendopt.sources.tables import CHECKS
 from sendopt.world.generate import DAILY_TABLES, table_frame
 from sendopt.world.model import world_from
 

@@ -6,10 +6,10 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import CATALOG, open_lake
 from sendopt.cli import main
 from sendopt.config import load_config
-from sendopt.lake import Lake, quality
-from sendopt.lake.catalog import CATALOG
+from sendopt.lake import quality
 from sendopt.world.model import world_from
 from sendopt.world.simulate import simulate_day
 
@@ -26,7 +26,7 @@ def tiny(tmp_path_factory, spark):
 
 def test_generate_world_writes_every_world_table(tiny, spark):
     _, config = tiny
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     world_tables = [s.full_name for s in CATALOG if s.layer in ("raw", "reference", "truth")]
     assert all(lake.exists(t) for t in world_tables)
     assert lake.read("raw.customers").count() == 600
@@ -36,14 +36,14 @@ def test_generate_world_writes_every_world_table(tiny, spark):
 def test_validate_raw_quarantines_nothing_in_a_generated_world(tiny, spark):
     args, config = tiny
     assert main(["validate-raw", *args, "--date", "2026-01-21"]) == 0
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     assert lake.read("quarantine.raw_rows").count() == 0
     assert quality.read_clean(lake, "raw.orders", dt.date(2026, 1, 21)).count() == lake.read("raw.orders").count()
 
 
 def test_read_clean_trusts_only_a_version_validate_raw_passed(tiny, spark):
     args, config = tiny
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     run_date = dt.date(2026, 1, 21)
     assert main(["validate-raw", *args, "--date", str(run_date)]) == 0
     assert quality.passed_version(lake, "raw.orders", run_date) == lake.version("raw.orders")
@@ -66,7 +66,7 @@ def test_validate_raw_stops_on_a_missing_table(tmp_path, capsys):
 
 def test_simulate_outcomes_is_idempotent_per_date(tiny, spark):
     args, config = tiny
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     before = lake.read("raw.card_transactions").count()
     for _ in range(2):
         assert main(["simulate-outcomes", *args, "--date", "2026-01-22"]) == 0
@@ -78,7 +78,7 @@ def test_simulate_outcomes_is_idempotent_per_date(tiny, spark):
 
 def test_simulation_plays_the_decided_email_frequency(tiny, spark):
     _, config = tiny
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     spec = CATALOG.get("decisions.email_frequency")
     world = world_from(config)
     run_date = dt.date(2026, 1, 22)  # a world-week start (day 21)

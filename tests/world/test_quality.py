@@ -7,6 +7,7 @@ import logging
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import CATALOG
 from sendopt.errors import SchemaMismatchError
 from sendopt.lake import quality
 
@@ -33,7 +34,7 @@ def _inject(df, n, **changes):
 
 
 def _check(table, raw, base, expected_rule, n_bad):
-    v = quality.validate(table, raw, RUN_DATE, base["customers"], base["mcc"])
+    v = quality.validate(CATALOG.get(table), raw, RUN_DATE, base["customers"], base["mcc"])
     counts = v.counts()
     q = v.quarantined("run-1", RUN_DATE, dt.datetime(2026, 4, 2))
     total = raw.count()
@@ -47,7 +48,7 @@ def _check(table, raw, base, expected_rule, n_bad):
 
 def test_clean_generated_data_passes_every_rule(base):
     for table, df in (("raw.orders", base["orders"]), ("raw.card_transactions", base["cards"])):
-        counts = quality.validate(table, df, RUN_DATE, base["customers"], base["mcc"]).counts()
+        counts = quality.validate(CATALOG.get(table), df, RUN_DATE, base["customers"], base["mcc"]).counts()
         assert counts == {"clean": 300}
 
 
@@ -97,15 +98,15 @@ def test_first_failing_rule_wins(base):
 
 def test_missing_or_retyped_column_stops_with_table_and_column(base):
     with pytest.raises(SchemaMismatchError, match=r"raw\.orders.*amount"):
-        quality.validate("raw.orders", base["orders"].drop("amount"), RUN_DATE)
+        quality.validate(CATALOG.get("raw.orders"), base["orders"].drop("amount"), RUN_DATE)
     with pytest.raises(SchemaMismatchError, match=r"raw\.orders.*amount: expected double, got string"):
-        quality.validate("raw.orders", base["orders"].withColumn("amount", F.col("amount").cast("string")),
+        quality.validate(CATALOG.get("raw.orders"), base["orders"].withColumn("amount", F.col("amount").cast("string")),
                          RUN_DATE)
 
 
 def test_new_upstream_column_is_a_warning(base, caplog):
     with caplog.at_level(logging.WARNING):
-        v = quality.validate("raw.orders", base["orders"].withColumn("coupon_code", F.lit("X")), RUN_DATE,
+        v = quality.validate(CATALOG.get("raw.orders"), base["orders"].withColumn("coupon_code", F.lit("X")), RUN_DATE,
                              base["customers"], base["mcc"])
     assert "coupon_code" in caplog.text
     assert "coupon_code" not in v.clean.columns

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sendopt.strict import Strict as _Frozen
 
 LEARNERS = ("t", "s", "x", "dr")
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ImportTrialConfig(_Frozen):
@@ -75,7 +73,6 @@ class CouponsConfig(_Frozen):
     trial: str = Field("world", description="name of the trial in features.coupon_trial to learn from")
     observational: bool = Field(False, description="learn from the world's observational period instead "
                                 "(propensity model + overlap check)")
-    levels: list[float] | None = Field(None, description="coupon levels (face values) offered; default: the trial's")
     import_trial: ImportTrialConfig = ImportTrialConfig()
     learners: LearnerConfig = LearnerConfig()
     observational_checks: ObservationalConfig = ObservationalConfig()

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.errors import SendoptError
-from sendopt.lake.tables.world import CUSTOMERS, SIGNUP_SESSIONS
+from sendopt.sources.tables import CUSTOMERS, SIGNUP_SESSIONS
 
 ACQUISITION = ("organic", "paid_social", "search", "referral", "affiliate")
 DEVICES = ("ios", "android", "web")

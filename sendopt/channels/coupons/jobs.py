@@ -18,8 +18,8 @@ from sendopt.channels.coupons.trial import (
     world_trial,
 )
 from sendopt.errors import SendoptError
-from sendopt.lake.tables.world import CONSENTS, CUSTOMERS, SIGNUP_SESSIONS
 from sendopt.models import tracking
+from sendopt.sources.tables import CONSENTS, CUSTOMERS, SIGNUP_SESSIONS
 
 OBSERVATIONAL = "world_observational"
 

@@ -20,7 +20,7 @@ from sendopt.channels.coupons.features import (
 from sendopt.channels.coupons.metrics import hash_uniform
 from sendopt.channels.coupons.tables import COUPON_TRIAL
 from sendopt.errors import SendoptError
-from sendopt.lake.tables.world import COUPON_ASSIGNMENTS, COUPON_OBSERVATIONAL, CUSTOMERS, SIGNUP_SESSIONS
+from sendopt.sources.tables import COUPON_ASSIGNMENTS, COUPON_OBSERVATIONAL, CUSTOMERS, SIGNUP_SESSIONS
 
 MAX_CATEGORIES = 200
 

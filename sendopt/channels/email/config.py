@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sendopt.strict import Strict
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TrainingConfig(_Frozen):
+class TrainingConfig(Strict):
     weeks: int = Field(8, ge=2, description="most recent matured user-weeks used for training")
     valid_weeks: int = Field(1, ge=1, description="the latest of those weeks, held out (time-later)")
     population: Literal["all", "all_ipw", "exploration"] = "all"
@@ -36,41 +34,44 @@ class TrainingConfig(_Frozen):
     seed: int = 42
 
 
-class ValueConfig(_Frozen):
+class ValueConfig(Strict):
     revenue_per_purchase: float = Field(60.0, gt=0, description="prior revenue of a purchase week")
     revenue_prior_orders: float = Field(3.0, ge=0, description="shrinkage of the user's AOV towards the prior")
     unsubscribe_cost: float = Field(40.0, ge=0, description="lifetime value lost with a subscriber")
+    history_days: int = Field(
+        91, ge=1, description="the user's AOV comes from the orders_<d>d and revenue_<d>d features of this window "
+        "(one of features.windows)")
 
 
-class Tier(_Frozen):
+class Tier(Strict):
     max_bin: int = Field(ge=1)
     emails_per_week: int = Field(ge=0, le=7)
 
 
-class ExplorationConfig(_Frozen):
+class ExplorationConfig(Strict):
     share: float = Field(0.05, ge=0, le=0.5)
     salt: str = "email-exploration-v1"
     frequencies: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
 
 
-class SuppressRule(_Frozen):
+class SuppressRule(Strict):
     name: str
     when: str = Field(description="Spark SQL predicate over the feature columns")
     max_per_week: int = Field(ge=0, le=7)
 
 
-class RulesConfig(_Frozen):
+class RulesConfig(Strict):
     region_max: dict[str, int] = Field(default_factory=dict)
     suppress: tuple[SuppressRule, ...] = ()
 
 
-class PublishConfig(_Frozen):
+class PublishConfig(Strict):
     enabled: bool = Field(True, description="kill switch: false stops publishing")
     max_zero_share_change: float = Field(0.25, ge=0, le=1)
     safe_frequency: int = Field(1, ge=0, le=7)
 
 
-class EmailConfig(_Frozen):
+class EmailConfig(Strict):
     gap_days: int = Field(1, ge=0, le=14)
     candidate_frequencies: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
     policy: Literal["tiers", "optimizer"] = "tiers"
@@ -97,6 +98,8 @@ class EmailConfig(_Frozen):
     rules: RulesConfig = RulesConfig()
     publish: PublishConfig = PublishConfig()
     train_in_daily: Literal["if_missing", "always"] = "if_missing"
+    consent_threshold: float = Field(
+        0.5, gt=0, le=1, description="a user is emailed only when the email_consent feature is at least this")
 
     @model_validator(mode="after")
     def _tiers_cover_bins(self) -> EmailConfig:

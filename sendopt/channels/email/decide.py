@@ -1,7 +1,6 @@
 """Email frequency decisions: score every candidate k, net value, bins → tiers, exploration, hard rules.
 
-Governance as the seed describes it: rank users by expected net value at the
-reference frequency, cut into bins (approximate quantiles — one small list on the
+Governance: rank users by expected net value at the reference frequency, cut into bins (approximate quantiles — one small list on the
 driver), map bins to weekly-frequency tiers from config. The per-user optimiser
 (argmax_k net value) is the alternative policy. Then a stable hash puts a share of
 users into the exploration holdout with a uniformly random frequency (probability
@@ -11,19 +10,25 @@ configured suppressions.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.config import EmailConfig
 from sendopt.channels.email.model import EmailResponseModel
+from sendopt.channels.primitives import has_consent, uniform_hash
 from sendopt.models.tracking import RegisteredModel
+
+if TYPE_CHECKING:
+    from sendopt.channels.email.experiments import Arms
 
 
 def expected_revenue(value) -> Column:
-    """Revenue of a purchase week: the user's AOV shrunk towards the configured prior."""
-    prior, m = value.revenue_per_purchase, value.revenue_prior_orders
-    orders, revenue = F.coalesce(F.col("orders_91d"), F.lit(0.0)), F.coalesce(F.col("revenue_91d"), F.lit(0.0))
+    """Revenue of a purchase week: the user's AOV over ``value.history_days`` shrunk towards the configured prior."""
+    prior, m, days = value.revenue_per_purchase, value.revenue_prior_orders, value.history_days
+    orders = F.coalesce(F.col(f"orders_{days}d"), F.lit(0.0))
+    revenue = F.coalesce(F.col(f"revenue_{days}d"), F.lit(0.0))
     return (revenue + F.lit(m * prior)) / (orders + F.lit(m))
 
 
@@ -118,12 +123,6 @@ def tier_of(bin_col: Column, tier_map: dict[int, int]) -> Column:
     return expr.otherwise(0)
 
 
-def uniform_hash(user: Column, salt: str, stream: str) -> Column:
-    """A stable uniform in [0, 1) from (salt, stream, user): same user, same draw, every run."""
-    h = F.xxhash64(F.lit(salt), F.lit(stream), user)
-    return F.pmod(h, F.lit(1_000_003)).cast("double") / F.lit(1_000_003.0)
-
-
 def at_k(by_k: Column, k: Column, field: str) -> Column:
     """Field of the by-k array entry for frequency ``k``."""
     return F.element_at(F.filter(by_k, lambda s: s.getField("k") == k.cast("double")), 1).getField(field)
@@ -141,18 +140,18 @@ def hard_rules(k: Column, email: EmailConfig, region: str) -> tuple[Column, Colu
         hit = F.coalesce(F.expr(suppress.when), F.lit(False)) & (capped > suppress.max_per_week)
         rule = F.when(hit, F.lit(f"suppress:{suppress.name}")).otherwise(rule)
         capped = F.when(hit, F.lit(suppress.max_per_week)).otherwise(capped)
-    no_consent = F.coalesce(F.col("email_consent"), F.lit(0.0)) < 0.5
+    no_consent = ~has_consent(F.col("email_consent"), email.consent_threshold)
     rule = F.when(no_consent & (capped > 0), F.lit("no_email_consent")).otherwise(rule)
     capped = F.when(no_consent, F.lit(0)).otherwise(capped)
     return capped.cast("int"), rule
 
 
 def decide(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel, email: EmailConfig,
-           region: str, experiments=None) -> tuple[DataFrame, dict[int, int]]:
+           region: str, arms: Arms | None = None) -> tuple[dict[int, int], DataFrame]:
     """The bin → tier map, and decision rows for every customer in ``features`` (one market, one snapshot).
 
-    With an enabled A/B experiment (``lifecycle.experiments``), each arm's users get their arm's policy;
-    the exploration holdout stays out of the arms, and hard rules still apply last.
+    With ``arms`` (an enabled A/B experiment, ``experiments.arms_of``), each arm's users get their arm's
+    policy; the exploration holdout stays out of the arms, and hard rules still apply last.
     """
     users = features.withColumn("revenue", expected_revenue(email.value))
     decided, anchor = user_values(users, model, registered, email)
@@ -164,14 +163,9 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
     model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
     policy = F.lit(email.policy)
     explore = email.exploration
-    if experiments is not None and experiments.enabled:
-        from sendopt.lifecycle.experiments import (  # lazy: lifecycle imports decide
-            ab_arm_column,
-            arm_frequency,
-        )
-
-        arm = ab_arm_column(F.col("user_id"), experiments, explore)
-        model_k = arm_frequency(arm, experiments, email, model_k)
+    if arms is not None:
+        arm = arms.column()
+        model_k = arms.frequency(arm, model_k)
         policy = F.coalesce(F.concat(F.lit("ab_"), arm), policy)
 
     in_holdout = uniform_hash(F.col("user_id"), explore.salt, "holdout") < F.lit(explore.share)

@@ -1,26 +1,21 @@
-"""Hand-off to the sender: sanity checks, the safe fallback policy, the kill switch.
+"""Email's guardrails: its sanity checks and its safe fallback policy.
 
-A run is published only when its decisions pass the checks; otherwise (or without a
-champion model) the configured safe policy is published instead and the run says so
-loudly — in the log, the run ledger status (``fallback``) and the rows' ``policy``.
+``decide-email`` publishes through :func:`sendopt.channels.publish.publish_with_guardrails`:
+decisions that fail these checks (or a market without a champion model) are replaced by
+:func:`safe_policy`, loudly — in the log, the ledger status (``succeeded_with_fallback``)
+and the rows' ``policy``.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.config import EmailConfig
-from sendopt.lake.tables.email import EMAIL_FREQUENCY
-
-
-@dataclass
-class CheckReport:
-    passed: bool
-    figures: dict[str, float] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
+from sendopt.channels.email.tables import EMAIL_FREQUENCY
+from sendopt.channels.primitives import has_consent, in_market
+from sendopt.channels.publish import CheckReport
 
 
 def previous_zero_share(lake, region: str, brand: str, before: dt.date) -> float | None:
@@ -29,7 +24,7 @@ def previous_zero_share(lake, region: str, brand: str, before: dt.date) -> float
         return None
     by_date = (
         lake.read(EMAIL_FREQUENCY)
-        .where((F.col("region") == region) & (F.col("brand") == brand) & (F.col("decision_date") < F.lit(before)))
+        .where(in_market(region, brand) & (F.col("decision_date") < F.lit(before)))
         .groupBy("decision_date")
         .agg(F.avg((F.col("emails_per_week") == 0).cast("double")).alias("zero_share"))
         .orderBy(F.desc("decision_date"))
@@ -69,7 +64,7 @@ def sanity_checks(decisions: DataFrame, users: int, previous_zero: float | None,
 
 def safe_policy(features: DataFrame, email: EmailConfig) -> DataFrame:
     """Everyone with consent gets ``publish.safe_frequency``; no model columns."""
-    consent = F.coalesce(F.col("email_consent"), F.lit(0.0)) >= 0.5
+    consent = has_consent(F.col("email_consent"), email.consent_threshold)
     null_d, null_i = F.lit(None).cast("double"), F.lit(None).cast("int")
     return features.select(
         "user_id",

@@ -1,4 +1,4 @@
-"""``train-email``: the weekly training set, feature selection, fit, evaluation, MLflow registration.
+"""``train`` / ``ensure-models``: the weekly training set, feature selection, fit, evaluation, MLflow registration.
 
 Unit: a user-week with k planned emails (``raw.email_assignments``), features at
 ``week_start - gap_days``, outcome in ``[week_start, week_start + 7)``. The
@@ -19,34 +19,40 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sendopt.channels.email.inputs import training_snapshots
 from sendopt.channels.email.model import EmailResponseModel
+from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
-from sendopt.features.jobs import build_snapshots, training_snapshots
 from sendopt.features.labels import email_week_outcomes
 from sendopt.features.selection import correlation_prune, importance_trim
+from sendopt.features.snapshots import build_snapshots
+from sendopt.features.tables import CUSTOMER_DAILY
 from sendopt.lake.quality import read_clean
-from sendopt.lake.tables.features import CUSTOMER_DAILY
 from sendopt.models import dose_response
 from sendopt.models.response import FitReport
 from sendopt.observability import stage
 
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
-def training_frame(ctx, model: EmailResponseModel) -> DataFrame:
+
+def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
     """Labelled user-weeks of this market joined with their point-in-time features."""
     email = ctx.config.email
     lake = ctx.lake
     snapshots = training_snapshots(ctx)
     if len(snapshots) < 2:
         raise SendoptError(
-            f"train-email {ctx.region}/{ctx.brand}: need ≥ 2 matured weeks in raw.email_assignments before "
+            f"train {ctx.region}/{ctx.brand}: need ≥ 2 matured weeks in raw.email_assignments before "
             f"{ctx.run_date}, found {len(snapshots)} — generate more days or pick a later --date"
         )
     build_snapshots(ctx, snapshots)
-    market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+    market = in_market(ctx.region, ctx.brand)
     assignments = read_clean(lake, "raw.email_assignments", ctx.run_date).where(market)
     assignments = assignments.where(
         F.date_sub(F.col("week_start"), email.gap_days).isin(list(snapshots))
@@ -74,7 +80,7 @@ def training_frame(ctx, model: EmailResponseModel) -> DataFrame:
 def split_by_time(df: DataFrame, valid_weeks: int) -> tuple[DataFrame, DataFrame, dt.date]:
     weeks = sorted(r[0] for r in df.select("week_start").distinct().collect())  # a handful of weeks
     if len(weeks) <= valid_weeks:
-        raise SendoptError(f"train-email: {len(weeks)} weeks of data, need more than valid_weeks={valid_weeks}")
+        raise SendoptError(f"train: {len(weeks)} weeks of data, need more than valid_weeks={valid_weeks}")
     cutoff = weeks[-valid_weeks]
     return df.where(F.col("week_start") < F.lit(cutoff)), df.where(F.col("week_start") >= F.lit(cutoff)), cutoff
 
@@ -91,7 +97,7 @@ class FittedMarket:
     holdout_from: dt.date
 
 
-def fit_market(ctx) -> FittedMarket:
+def fit_market(ctx: JobContext) -> FittedMarket:
     """Training set, feature selection, fit and reference stats of this market (nothing registered)."""
     model = EmailResponseModel(ctx.config, ctx.region, ctx.brand)
     training = ctx.config.email.training
@@ -125,7 +131,7 @@ def fit_market(ctx) -> FittedMarket:
     return FittedMarket(model, report, params, data, valid_df, cutoff)
 
 
-def train_market(ctx) -> str:
+def train_market(ctx: JobContext) -> str:
     """Train, evaluate and register this market's email response model; return its version."""
     fitted = fit_market(ctx)
     model, valid_eval, features = fitted.model, fitted.report.valid, fitted.report.features
@@ -138,5 +144,5 @@ def train_market(ctx) -> str:
     return version
 
 
-def run_train_email(ctx) -> None:
+def run_train_email(ctx: JobContext) -> None:
     train_market(ctx)

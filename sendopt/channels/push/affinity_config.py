@@ -1,11 +1,12 @@
 """Typed ``affinity:`` config section: windows, lookback and the confidence rules of ``mcc-affinity``."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from sendopt.strict import Strict
 
 
-class AffinityConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AffinityConfig(Strict):
 
     windows_days: tuple[int, ...] = Field(
         (1, 3, 7), min_length=1, description="follow-up windows W: mcc2 counts if paid within (0, W] days"

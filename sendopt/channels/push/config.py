@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from sendopt.strict import Strict
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ScoreWeights(_Frozen):
+class ScoreWeights(Strict):
     """Weights of the heuristic score (each term lies in [0, 1])."""
 
     affinity: float = Field(0.5, ge=0, description="strategy's relevance signal (lift / interest strength)")
@@ -23,7 +21,7 @@ class ScoreWeights(_Frozen):
     discount: float = Field(0.2, ge=0, description="discount_pct / 100 of an active promo at the merchant")
 
 
-class StrategyEntry(_Frozen):
+class StrategyEntry(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="strategy name written to the decisions")
     class_path: str = Field(description="module:Class of a PushStrategy subclass")
     enabled: bool = True
@@ -32,7 +30,7 @@ class StrategyEntry(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict, description="strategy-specific settings")
 
 
-class ConciliationConfig(_Frozen):
+class ConciliationConfig(Strict):
     """Thompson sampling over strategy click rates, with a floor."""
 
     prior_clicks: float = Field(1.0, gt=0, description="Beta prior α (pseudo clicks)")
@@ -44,7 +42,7 @@ class ConciliationConfig(_Frozen):
     salt: str = "push-conciliation-v1"
 
 
-class CalibrationConfig(_Frozen):
+class CalibrationConfig(Strict):
     """Click model of a (user, store) pair fitted on the push log, so strategies compare on one scale.
 
     Every logged push of the last ``days`` days is replayed through every strategy as of its day (which
@@ -62,23 +60,24 @@ class CalibrationConfig(_Frozen):
     distance_cap_km: float = Field(40.0, gt=0, description="distances beyond this count as this far")
 
 
-class ExplorationConfig(_Frozen):
+class ExplorationConfig(Strict):
     share: float = Field(0.05, ge=0, le=0.5, description="users who get a uniformly random available strategy")
     salt: str = "push-exploration-v1"
 
 
-class SendTimeConfig(_Frozen):
+class SendTimeConfig(Strict):
     history_days: int = Field(56, ge=1, description="push opens of this many days vote for the send hour")
     min_opens: int = Field(2, ge=1, description="fewer opens → fallback hour")
     fallback_hour: int = Field(18, ge=0, le=23, description="local hour when history is too thin")
 
 
-class PublishConfig(_Frozen):
+class PublishConfig(Strict):
     enabled: bool = Field(True, description="kill switch: false publishes nothing")
     max_share_change: float = Field(0.5, ge=0, le=1, description="max move of the pushed-user share vs the last run")
 
 
-class PushConfig(_Frozen):
+class PushConfig(Strict):
+    scorer_version: str = Field("heuristic-v1", description="name of the heuristic score, recorded in model_versions")
     period_days: int = Field(1, ge=1, description="at most one push per user per period")
     cooldown_hours: int = Field(24, ge=0, description="no push after any contact this recent (any channel)")
     cooldown_channels: tuple[str, ...] | None = Field(None, description="channels that count; null = all")
@@ -86,7 +85,7 @@ class PushConfig(_Frozen):
     utc_offset_hours: dict[str, int] = Field(default_factory=dict, description="region → local − UTC hours")
     fatigue_ignored: int = Field(5, ge=1, description="skip users whose last k pushes were all unopened")
     fatigue_days: int = Field(14, ge=1, description="pushes of this many days count for fatigue")
-    radius_km: float = Field(10.0, gt=0, description="stores farther than this from the user are not promoted")
+    radius_km: float = Field(20.0, gt=0, description="stores farther than this from the user are not promoted")
     location_days: int = Field(56, ge=1, description="card payments of this many days locate the user")
     location_sources: tuple[Literal["home", "card_median"], ...] = Field(
         ("home", "card_median"), min_length=1,

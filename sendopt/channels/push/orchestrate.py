@@ -13,7 +13,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from sendopt.channels.email.decide import uniform_hash
+from sendopt.channels.primitives import in_market, uniform_hash
 from sendopt.channels.push.calibrate import ClickModel
 from sendopt.channels.push.config import PushConfig
 from sendopt.channels.push.strategies.base import CANDIDATE_COLUMNS, PushInputs, PushStrategy
@@ -32,7 +32,7 @@ def market_users(customers: DataFrame, consents: DataFrame, payments: DataFrame,
     (median card payment coordinates over ``location_days``: where they shop) — else the centre of the
     region's stores. (Web events carry no geodata in this lake.)
     """
-    base = customers.where((F.col("region") == region) & (F.col("brand") == brand)
+    base = customers.where(in_market(region, brand)
                            & (F.col("signup_date") <= F.lit(run_date)))
     latest = (consents.where((F.col("channel") == "push") & (F.col("event_date") < F.lit(run_date)))
               .groupBy("user_id").agg(F.max_by("consented", "changed_at").alias("_consent")))

@@ -1,7 +1,7 @@
-"""Hand-off checks for push decisions, in the email channel's shape (kill switch, checks, loud fallback).
+"""Push's guardrails: its sanity checks (``decide-push`` publishes through ``publish_with_guardrails``).
 
 The safe fallback for push is to publish nothing for the market and date: an empty slice replaces any
-earlier one and the run ledger says ``fallback``. The check report type is the email channel's.
+earlier one and the run ledger says ``succeeded_with_fallback``.
 """
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sendopt.channels.email.publish import CheckReport
+from sendopt.channels.primitives import in_market
+from sendopt.channels.publish import CheckReport
 from sendopt.channels.push.config import PushConfig
 from sendopt.channels.push.send_time import is_quiet_column, local_hour
-from sendopt.lake.tables.push import PUSH_NOTIFICATIONS
+from sendopt.channels.push.tables import PUSH_NOTIFICATIONS
 
 
 def previous_push_share(lake, region: str, brand: str, before: dt.date, audience: int) -> float | None:
@@ -21,7 +22,7 @@ def previous_push_share(lake, region: str, brand: str, before: dt.date, audience
     if not lake.exists(PUSH_NOTIFICATIONS) or audience == 0:
         return None
     row = (lake.read(PUSH_NOTIFICATIONS)
-           .where((F.col("region") == region) & (F.col("brand") == brand) & (F.col("decision_date") < F.lit(before)))
+           .where(in_market(region, brand) & (F.col("decision_date") < F.lit(before)))
            .groupBy("decision_date").count().orderBy(F.desc("decision_date")).first())
     return None if row is None else row["count"] / audience
 

@@ -30,13 +30,13 @@ def cli_args(root, extra=()):
 
 @pytest.fixture(scope="module")
 def coupon_world(tmp_path_factory, spark):
-    from sendopt.lake import Lake
+    from sendopt.catalog import open_lake
     from sendopt.world.generate import world_tables
     from sendopt.world.model import world_from
 
     root = tmp_path_factory.mktemp("coupon_world")
     config = load_config("local", overrides=[a for a in cli_args(root) if a != "--set"])
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     for table, df in world_tables(spark, world_from(config), TABLES).items():
         lake.write(df, table, mode="overwrite")
     return root, config, lake

@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from sendopt.channels.push.affinity import affinities, follow_ups
+from sendopt.channels.push.tables import MCC_AFFINITY
 from sendopt.cli import main
-from sendopt.lake.tables.push import MCC_AFFINITY
 
 T0 = dt.datetime(2026, 1, 10, 10, 0, 0)
 FAR = dt.datetime(2030, 1, 1)

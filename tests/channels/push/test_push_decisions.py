@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
+from sendopt.catalog import CATALOG, open_lake
 from sendopt.channels.contacts import recent_contacts, record_contacts
 from sendopt.channels.push import orchestrate as o
 from sendopt.channels.push.config import PushConfig, StrategyEntry
 from sendopt.channels.push.jobs import run_decide_push
 from sendopt.channels.push.strategies.base import PushInputs, PushStrategy
 from sendopt.config import load_config
-from sendopt.lake import Lake
-from sendopt.lake.catalog import CATALOG
 from sendopt.runner import JobContext
 
 D = dt.date(2026, 3, 1)
@@ -68,7 +67,7 @@ def push_lake(spark, tmp_path_factory):
     config = load_config("local", overrides=[f"lake.root={root}", "spark.master=local[2]",
                                              "spark.shuffle_partitions=4",
                                              "push.calibration.enabled=false"])  # test_calibration.py
-    lake = Lake(spark, config)
+    lake = open_lake(spark, config)
     y = D - dt.timedelta(days=1)
     put(lake, "raw.customers", [customer(u, opt_in=(u != "u03"), lat=(60.3 if u == "u06" else NORTH[0]))
                                 for u in USERS])
@@ -115,7 +114,7 @@ def push_lake(spark, tmp_path_factory):
 
     def run(day=D):
         run_id = f"decide-push-test-{next(counter)}"
-        ctx = JobContext(job="decide-push", spark=spark, config=config, lake=Lake(spark, config, run_id=run_id,
+        ctx = JobContext(job="decide-push", spark=spark, config=config, lake=open_lake(spark, config, run_id=run_id,
                          job="decide-push"), run_id=run_id, run_date=day, log=logging.getLogger("test"),
                          loader=None, region="north", brand="alpha")
         run_decide_push(ctx)

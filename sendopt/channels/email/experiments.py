@@ -1,4 +1,4 @@
-"""A/B assignment: a stable hash puts each user in ``control`` or ``treatment``; the decision job applies the arm.
+"""Email A/B arms: a stable hash puts each user in ``control`` or ``treatment``; ``decide-email`` applies the arm.
 
 The arm is ``uniform_hash(user, experiments.salt, "arm") < treatment_share`` — the
 same hash the exploration holdout uses, with another salt and stream, so arms are
@@ -10,21 +10,22 @@ backtests and the model need must stay a clean uniform sample.
 How the decision job applies the arms (``decide-email``): ``arm_frequency`` turns the
 arm column into each arm's weekly frequency from the columns ``decide`` already has
 (``tier_frequency``, ``optimal_frequency``) — exploration and hard rules still come
-after it. An arm that names another model than the champion needs a second scoring
+after it. The job hands ``decide`` an :class:`Arms` (``decide`` does not import this module). An arm that names another model than the champion needs a second scoring
 pass over that arm's users (:func:`arm_users`).
 """
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.config import EmailConfig, ExplorationConfig
-from sendopt.channels.email.decide import uniform_hash
+from sendopt.channels.primitives import arm_of, uniform_hash
 from sendopt.errors import SendoptError
-from sendopt.lake.tables.experiments import AB_ASSIGNMENTS
 from sendopt.lifecycle.experiment_config import ArmConfig, ExperimentsConfig
+from sendopt.lifecycle.tables import AB_ASSIGNMENTS
 
 ARMS = ("control", "treatment")
 
@@ -33,11 +34,6 @@ def in_exploration_holdout(user: Column, exploration: ExplorationConfig) -> Colu
     """The email exploration holdout, exactly as ``sendopt.channels.email.decide.decide`` draws it."""
     return uniform_hash(user, exploration.salt, "holdout") < F.lit(exploration.share)
 
-
-def arm_of(user: Column, salt: Column | str, treatment_share: float) -> Column:
-    """``treatment`` / ``control`` from the stable hash; ``salt`` may be a column (the A/A study's many salts)."""
-    u = uniform_hash(user, salt, "arm")  # F.lit passes a Column salt through unchanged
-    return F.when(u < F.lit(treatment_share), F.lit("treatment")).otherwise(F.lit("control"))
 
 
 def ab_arm_column(user: Column, experiments: ExperimentsConfig, exploration: ExplorationConfig) -> Column:
@@ -126,19 +122,21 @@ def record_assignments(lake, users: DataFrame, experiments: ExperimentsConfig, e
     return added
 
 
-def run_ab_assign(ctx) -> None:
-    """``ab-assign``: record this market's arms for the decision snapshot's consenting users."""
-    from sendopt.channels.email.jobs import market_features
 
-    experiments = ctx.config.lifecycle.experiments
-    if not experiments.enabled:
-        ctx.summary["message"] = "lifecycle.experiments.enabled is false: nobody assigned"
-        return
-    features, snapshot = market_features(ctx)
-    users = features.where(F.coalesce(F.col("email_consent"), F.lit(0.0)) >= 0.5)
-    added = record_assignments(ctx.lake, users, experiments, ctx.config.email.exploration, ctx.region, ctx.brand,
-                               ctx.run_date, ctx.run_id)
-    arms = describe_arms(experiments, ctx.config.email)
-    ctx.log.info("stage=ab-assign experiment=%s snapshot=%s added=%s arms=%s", experiments.name, snapshot, added,
-                 arms)
-    ctx.summary["message"] = f"{experiments.name}: {added} users newly assigned; {arms}"
+@dataclass(frozen=True)
+class Arms:
+    """An enabled experiment as ``decide`` applies it: the arm column, then each arm's frequency."""
+
+    experiments: ExperimentsConfig
+    email: EmailConfig
+
+    def column(self) -> Column:
+        return ab_arm_column(F.col("user_id"), self.experiments, self.email.exploration)
+
+    def frequency(self, arm: Column, default: Column) -> Column:
+        return arm_frequency(arm, self.experiments, self.email, default)
+
+
+def arms_of(experiments: ExperimentsConfig, email: EmailConfig) -> Arms | None:
+    """The :class:`Arms` ``decide`` needs, or None when no experiment is enabled."""
+    return Arms(experiments, email) if experiments.enabled else None

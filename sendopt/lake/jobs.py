@@ -1,10 +1,25 @@
-"""Jobs over the whole catalog: list tables; compact, checkpoint and vacuum them."""
+"""The lake's own jobs: ``validate-raw`` (the quality rules), ``catalog`` and ``lake-maintenance``."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from sendopt.lake import quality
 from sendopt.observability import fields
 
+if TYPE_CHECKING:  # the engine knows the job context's shape only
+    from sendopt.runner import JobContext
 
-def run_catalog(ctx) -> None:
+
+def run_validate_raw(ctx: JobContext) -> None:
+    """Quarantine bad raw rows for the run date; stop on a missing table or a schema mismatch."""
+    report = quality.quarantine_raw(ctx.lake, ctx.run_id, ctx.run_date)
+    bad = {t: {k: n for k, n in c.items() if k != "clean"} for t, c in report.items()}
+    bad = {t: c for t, c in bad.items() if c}
+    ctx.summary["message"] = f"quarantined {bad}" if bad else "all raw rows passed validation"
+    ctx.summary["report"] = report
+
+
+def run_catalog(ctx: JobContext) -> None:
     """Print every table's layer, name, location and current version."""
     lake = ctx.lake
     lines = [f"{'table':34} {'version':>7}  location"]
@@ -15,7 +30,7 @@ def run_catalog(ctx) -> None:
     print("\n".join(lines), flush=True)
 
 
-def run_lake_maintenance(ctx) -> None:
+def run_lake_maintenance(ctx: JobContext) -> None:
     """Compact small files, write a log checkpoint and vacuum unreferenced files (failed writes' too)."""
     lake = ctx.lake
     for spec in lake.catalog:

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -29,6 +30,9 @@ from pyspark.sql import functions as F
 from sendopt.channels.email.config import EmailConfig, Tier
 from sendopt.channels.email.decide import at_k, config_tier_map, hard_rules
 from sendopt.lifecycle.experiment_config import CalibrationConfig
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +200,7 @@ def proposal_document(result: CalibrationResult, meta: dict) -> dict:
     }
 
 
-def write_proposal(ctx, rep, result: CalibrationResult) -> str:
+def write_proposal(ctx: JobContext, rep, result: CalibrationResult) -> str:
     """``<proposal_dir>/email_tiers_<region>_<brand>_<date>.yaml``; the path is returned (and printed)."""
     cfg = ctx.config.lifecycle.backtest.calibration
     folder = cfg.proposal_dir or os.path.join(os.path.abspath(ctx.config.lake.root), "_proposals")

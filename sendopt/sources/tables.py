@@ -1,22 +1,10 @@
-"""Raw, reference, quarantine and truth tables of the synthetic world (and of real upstreams).
+"""Upstream sources: the raw and reference tables sendopt reads, and the row rules they must pass.
 
-:data:`CHECKS` says, per raw table, which columns the validation rules of
+The synthetic world writes these tables; in production upstream systems do. Each raw spec
+carries its :class:`~sendopt.lake.spec.RawChecks`: which columns the validation rules of
 ``sendopt.lake.quality`` look at (event time, user key, amounts, MCC).
 """
-from dataclasses import dataclass
-
-from sendopt.lake.spec import TableSpec, col
-
-
-@dataclass(frozen=True)
-class RawChecks:
-    """Which columns the row rules of ``sendopt.lake.quality`` look at, per raw table."""
-
-    event_time: str | None = None  # not after the run date, not before the user's signup
-    user_key: str | None = None  # must be a known customer
-    amounts: tuple[str, ...] = ()  # must be >= 0
-    mcc: str | None = None  # must be in reference.mcc_codes
-
+from sendopt.lake.spec import RawChecks, TableSpec, col
 
 _USER = col("user_id", "string", "Pseudonymous customer id (u + 16 hex)", nullable=False)
 _REGION = col("region", "string", "Market region, e.g. north", nullable=False)
@@ -42,6 +30,7 @@ CUSTOMERS = TableSpec(
         col("push_opt_in", "boolean", "Push notification consent given at signup", nullable=False),
     ),
     keys=("user_id",),
+    checks=RawChecks(event_time="signup_date"),
 )
 
 CONSENTS = TableSpec(
@@ -59,6 +48,7 @@ CONSENTS = TableSpec(
     ),
     keys=("user_id", "channel", "changed_at"),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="changed_at", user_key="user_id"),
 )
 
 EMAIL_ASSIGNMENTS = TableSpec(
@@ -79,6 +69,7 @@ EMAIL_ASSIGNMENTS = TableSpec(
     ),
     keys=("user_id", "week_start"),
     partition_by=("week_start",),
+    checks=RawChecks(user_key="user_id"),
 )
 
 EMAIL_SENDS = TableSpec(
@@ -100,6 +91,7 @@ EMAIL_SENDS = TableSpec(
     ),
     keys=("send_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="sent_at", user_key="user_id"),
 )
 
 EMAIL_EVENTS = TableSpec(
@@ -116,6 +108,7 @@ EMAIL_EVENTS = TableSpec(
     ),
     keys=("event_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="event_ts", user_key="user_id"),
 )
 
 ORDERS = TableSpec(
@@ -136,6 +129,7 @@ ORDERS = TableSpec(
     ),
     keys=("order_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="order_ts", user_key="user_id", amounts=("amount",)),
 )
 
 WEB_EVENTS = TableSpec(
@@ -154,6 +148,7 @@ WEB_EVENTS = TableSpec(
     ),
     keys=("event_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="event_ts", user_key="user_id"),
 )
 
 PUSH_NOTIFICATIONS = TableSpec(
@@ -178,6 +173,7 @@ PUSH_NOTIFICATIONS = TableSpec(
     ),
     keys=("push_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="sent_at", user_key="user_id"),
 )
 
 CARD_TRANSACTIONS = TableSpec(
@@ -199,6 +195,7 @@ CARD_TRANSACTIONS = TableSpec(
     ),
     keys=("txn_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="txn_ts", user_key="user_id", amounts=("amount",), mcc="mcc"),
 )
 
 MERCHANTS = TableSpec(
@@ -212,6 +209,7 @@ MERCHANTS = TableSpec(
         _REGION,
     ),
     keys=("merchant_id",),
+    checks=RawChecks(mcc="mcc"),
 )
 
 STORES = TableSpec(
@@ -227,6 +225,7 @@ STORES = TableSpec(
         col("lon", "double", "Longitude", unit="degrees"),
     ),
     keys=("store_id",),
+    checks=RawChecks(mcc="mcc"),
 )
 
 PROMO_CAMPAIGNS = TableSpec(
@@ -245,6 +244,7 @@ PROMO_CAMPAIGNS = TableSpec(
         col("target_segment", "string", "all | new | active | churned (relative to the merchant)"),
     ),
     keys=("campaign_id",),
+    checks=RawChecks(amounts=("voucher_value", "min_spend")),
 )
 
 PROMO_OFFERS = TableSpec(
@@ -259,6 +259,7 @@ PROMO_OFFERS = TableSpec(
     ),
     keys=("campaign_id", "user_id"),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="offered_at", user_key="user_id"),
 )
 
 PROMO_REDEMPTIONS = TableSpec(
@@ -277,6 +278,7 @@ PROMO_REDEMPTIONS = TableSpec(
     ),
     keys=("redemption_id",),
     partition_by=("event_date",),
+    checks=RawChecks(event_time="redeemed_at", user_key="user_id", amounts=("basket_amount", "discount_amount")),
 )
 
 COUPON_ASSIGNMENTS = TableSpec(
@@ -296,6 +298,7 @@ COUPON_ASSIGNMENTS = TableSpec(
             "none)", unit="currency"),
     ),
     keys=("user_id",),
+    checks=RawChecks(event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d")),
 )
 
 COUPON_OBSERVATIONAL = TableSpec(
@@ -313,6 +316,8 @@ COUPON_OBSERVATIONAL = TableSpec(
         col("coupon_cost", "double", "Face value paid when redeemed (0 if none)", unit="currency"),
     ),
     keys=("user_id",),
+    checks=RawChecks(event_time="assigned_date", user_key="user_id",
+                     amounts=("coupon_level", "value_90d", "coupon_cost")),
 )
 
 SIGNUP_SESSIONS = TableSpec(
@@ -328,6 +333,7 @@ SIGNUP_SESSIONS = TableSpec(
         col("first_session_add_to_cart", "boolean", "Added something to the cart in the first session"),
     ),
     keys=("user_id",),
+    checks=RawChecks(event_time="signup_date", user_key="user_id"),
 )
 
 MCC_CODES = TableSpec(
@@ -344,138 +350,12 @@ MCC_CODES = TableSpec(
     keys=("mcc",),
 )
 
-QUARANTINE_RAW_ROWS = TableSpec(
-    "quarantine",
-    "raw_rows",
-    description="Raw rows that failed validation, with the first rule they failed; raw = clean + quarantined. "
-    "No key: every failing copy of a duplicated row is its own row here.",
-    columns=(
-        col("source_table", "string", "Raw table the row came from, e.g. raw.orders", nullable=False),
-        col("rule", "string", "Failed rule: null_key | duplicate_key | negative_amount | future_timestamp | "
-            "before_signup | unknown_mcc | unknown_user", nullable=False),
-        col("row_key", "string", "Key columns as k=v|k=v (null keys shown as null)"),
-        col("row_json", "string", "The whole raw row as JSON", nullable=False),
-        col("run_id", "string", "validate-raw run that found it", nullable=False),
-        col("detected_at", "timestamp", "When it was found (UTC)", nullable=False),
-        col("run_date", "date", "Business date validated (partition column)", nullable=False),
-    ),
-    partition_by=("run_date", "source_table"),
-)
-
-# ------------------------------------------------------------------ truth
-USER_TRAITS = TableSpec(
-    "truth",
-    "user_traits",
-    description="Latent traits of every user as used by the generator (ground truth; world/evaluation only).",
-    columns=(
-        _USER,
-        col("user_index", "long", "Generator index of the user", nullable=False),
-        _REGION,
-        _BRAND,
-        col("exploration", "boolean", "In the randomized email exploration holdout"),
-        col("signup_day", "int", "Signup as a day offset from world.start_date", unit="days"),
-        col("purchase_logit", "double", "Weekly purchase logit without emails (incl. market shift)", unit="logit"),
-        col("email_uplift", "double", "Max purchase-logit gain from emails", unit="logit"),
-        col("saturation", "double", "Frequency scale of diminishing returns: gain·(1−e^(−k/saturation))",
-            unit="emails/week"),
-        col("unsubscribe_logit", "double", "Weekly unsubscribe logit at zero load", unit="logit"),
-        col("fatigue_slope", "double", "Unsubscribe logit added per email of weekly load", unit="logit/email"),
-        col("open_prob", "double", "P(open) of an email while active", unit="probability"),
-        col("click_prob", "double", "P(click | open)", unit="probability"),
-        col("spend_log_mu", "double", "Log-mean of order amounts", unit="log currency"),
-        col("decay_start", "double", "Day offset when engagement starts to decay into inactivity", unit="days"),
-        col("favourite_category", "string", "Most browsed/bought product category"),
-        col("web_rate", "double", "Browsing sessions per day while active", unit="sessions/day"),
-        col("card_holder", "boolean", "Has a payment card"),
-        col("card_rate", "double", "Background card payments per day", unit="payments/day"),
-        col("push_logit", "double", "Push open logit before hour match and fatigue", unit="logit"),
-        col("preferred_hour", "int", "Hour with the best push response", unit="hour"),
-        col("discount_sensitivity", "double", "Promo discount sensitivity in [0,1]"),
-        col("coupon_type", "string", "sure_thing | persuadable | lost_cause | sleeping_dog"),
-        col("coupon_threshold", "double", "Coupon level at which a persuadable is half-way converted",
-            unit="currency"),
-        col("value_log_mu", "double", "Log-mean of the 90-day value of a converted new user", unit="log currency"),
-    ),
-    keys=("user_id",),
-)
-
-MCC_PAIRS = TableSpec(
-    "truth",
-    "mcc_pairs",
-    description="Planted sequential MCC affinities: after MCC1, a payment at MCC2 within window_days with "
-    "probability strength (on top of background traffic).",
-    columns=(
-        col("mcc1", "string", "Trigger MCC", nullable=False),
-        col("mcc2", "string", "Follow-up MCC", nullable=False),
-        col("window_days", "int", "Follow-up happens 1..window_days days later", unit="days"),
-        col("strength", "double", "Probability of a planted follow-up per MCC1 payment", unit="probability"),
-    ),
-    keys=("mcc1", "mcc2"),
-)
-
-COUPON_EFFECTS = TableSpec(
-    "truth",
-    "coupon_effects",
-    description="True conversion probability, expected 90-day value and expected coupon cost per trial "
-    "(and observational) customer and coupon level, and the effects versus no coupon.",
-    columns=(
-        _USER,
-        col("coupon_level", "double", "Coupon value", nullable=False, unit="currency"),
-        col("p_convert", "double", "True P(convert within 30 days)", unit="probability"),
-        col("expected_value_90d", "double", "p_convert × expected gross value", unit="currency"),
-        col("effect_convert", "double", "p_convert − p_convert at level 0", unit="probability"),
-        col("effect_value_90d", "double", "expected_value_90d − that at level 0", unit="currency"),
-        col("expected_cost", "double", "p_convert × coupon_level (face value paid on redemption)",
-            unit="currency"),
-        col("net_effect", "double", "effect_value_90d − expected_cost: the net gain of the level vs none",
-            unit="currency"),
-        col("population", "string", "trial | observational"),
-    ),
-    keys=("user_id", "coupon_level"),
-)
-
-RESPONSE_PARAMS = TableSpec(
-    "truth",
-    "response_params",
-    description="Parameters of the true response functions (flattened world config), for audit.",
-    columns=(
-        col("param", "string", "Dotted config path, e.g. traits.fatigue_slope_mean", nullable=False),
-        col("value", "string", "Value as JSON", nullable=False),
-    ),
-    keys=("param",),
-)
-
 RAW_TABLES = [
     CUSTOMERS, CONSENTS, EMAIL_ASSIGNMENTS, EMAIL_SENDS, EMAIL_EVENTS, ORDERS, WEB_EVENTS, PUSH_NOTIFICATIONS, CARD_TRANSACTIONS,
     MERCHANTS, STORES, PROMO_CAMPAIGNS, PROMO_OFFERS, PROMO_REDEMPTIONS, COUPON_ASSIGNMENTS,
     COUPON_OBSERVATIONAL, SIGNUP_SESSIONS,
 ]
-TRUTH_TABLES = [USER_TRAITS, MCC_PAIRS, COUPON_EFFECTS, RESPONSE_PARAMS]
-TABLES: list[TableSpec] = [*RAW_TABLES, MCC_CODES, QUARANTINE_RAW_ROWS, *TRUTH_TABLES]
+TABLES: list[TableSpec] = [*RAW_TABLES, MCC_CODES]
 
-#: Columns the validation rules check, per raw table (keys come from the specs).
-CHECKS: dict[str, RawChecks] = {
-    CUSTOMERS.full_name: RawChecks(event_time="signup_date"),
-    CONSENTS.full_name: RawChecks(event_time="changed_at", user_key="user_id"),
-    EMAIL_ASSIGNMENTS.full_name: RawChecks(user_key="user_id"),  # a week may start before a mid-week signup
-    EMAIL_SENDS.full_name: RawChecks(event_time="sent_at", user_key="user_id"),
-    EMAIL_EVENTS.full_name: RawChecks(event_time="event_ts", user_key="user_id"),
-    ORDERS.full_name: RawChecks(event_time="order_ts", user_key="user_id", amounts=("amount",)),
-    WEB_EVENTS.full_name: RawChecks(event_time="event_ts", user_key="user_id"),
-    PUSH_NOTIFICATIONS.full_name: RawChecks(event_time="sent_at", user_key="user_id"),
-    CARD_TRANSACTIONS.full_name: RawChecks(event_time="txn_ts", user_key="user_id", amounts=("amount",), mcc="mcc"),
-    MERCHANTS.full_name: RawChecks(mcc="mcc"),
-    STORES.full_name: RawChecks(mcc="mcc"),
-    PROMO_CAMPAIGNS.full_name: RawChecks(amounts=("voucher_value", "min_spend")),
-    PROMO_OFFERS.full_name: RawChecks(event_time="offered_at", user_key="user_id"),
-    PROMO_REDEMPTIONS.full_name: RawChecks(
-        event_time="redeemed_at", user_key="user_id", amounts=("basket_amount", "discount_amount")
-    ),
-    COUPON_ASSIGNMENTS.full_name: RawChecks(
-        event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d")
-    ),
-    COUPON_OBSERVATIONAL.full_name: RawChecks(
-        event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d", "coupon_cost")
-    ),
-    SIGNUP_SESSIONS.full_name: RawChecks(event_time="signup_date", user_key="user_id"),
-}
+#: The row rules per raw table, as declared on the specs (the data dictionary lists them).
+CHECKS: dict[str, RawChecks] = {s.full_name: s.checks for s in RAW_TABLES if s.checks is not None}

@@ -1,4 +1,4 @@
-"""Model lifecycle tables: the retraining cycles' evaluations and the daily monitors."""
+"""Model lifecycle tables: the retraining cycles' evaluations, the daily monitors and the A/B experiments."""
 from sendopt.lake.spec import RUN_COLUMNS, TableSpec, col, market_columns
 
 _MARKET = market_columns("partition of monitoring tables")
@@ -145,4 +145,57 @@ RETRAIN_TRIGGERS = TableSpec(
     partition_by=("run_date", "region", "brand"),
 )
 
-TABLES = [MODEL_EVALUATIONS, FEATURE_PSI, SCORE_DRIFT, PERFORMANCE, BIN_OUTCOMES, RETRAIN_TRIGGERS]
+_EXPERIMENT_MARKET = market_columns()
+
+AB_ASSIGNMENTS = TableSpec(
+    "experiments",
+    "ab_assignments",
+    description="A/B arm of every assigned customer, one row per experiment and user, written when the user is "
+    "first assigned (a stable hash of the experiment salt and the user id; exploration-holdout users are never "
+    "assigned). Later runs only add new users.",
+    columns=(
+        col("experiment", "string", "Experiment id (lifecycle.experiments.name)", nullable=False),
+        col("user_id", "string", "Pseudonymous customer id", nullable=False),
+        *_EXPERIMENT_MARKET,
+        col("arm", "string", "control | treatment", nullable=False),
+        col("salt", "string", "Hash salt of the assignment", nullable=False),
+        col("treatment_share", "double", "Configured treatment share", unit="probability", nullable=False),
+        col("first_assigned_date", "date", "Decision date of the first assignment", nullable=False),
+        col("run_id", "string", "Job run that assigned the user", nullable=False),
+    ),
+    keys=("experiment", "user_id"),
+    partition_by=("experiment",),
+)
+
+AB_RESULTS = TableSpec(
+    "experiments",
+    "ab_results",
+    description="A/B analysis per experiment, analysis date and market: one row per metric (arm values, "
+    "treatment − control difference with its 95 % interval and p-value) plus a sample-ratio-mismatch row; "
+    "every row carries the rollout decision and its reasons. Outcomes come from raw tables only.",
+    columns=(
+        col("experiment", "string", "Experiment id", nullable=False),
+        col("analysis_date", "date", "Last outcome date included (the run date)", nullable=False),
+        *_EXPERIMENT_MARKET,
+        col("window_start", "date", "First outcome date counted (start_date, else first assignment)"),
+        col("metric", "string", "unsubscribe_rate | revenue_per_user | purchase_rate | open_rate | "
+            "clicks_per_user | emails_per_user | sample_ratio", nullable=False),
+        col("control_users", "long", "Users in control"),
+        col("treatment_users", "long", "Users in treatment"),
+        col("control_value", "double", "Metric in control (sample_ratio: control share)"),
+        col("treatment_value", "double", "Metric in treatment (sample_ratio: expected control share)"),
+        col("difference", "double", "treatment − control (sample_ratio: chi-square statistic)"),
+        col("relative_difference", "double", "difference / control value (delta-method for means)"),
+        col("ci_low", "double", "95 % interval of the difference, low end (at 1 − alpha)"),
+        col("ci_high", "double", "95 % interval of the difference, high end (at 1 − alpha)"),
+        col("p_value", "double", "Two-sided p-value (sample_ratio: chi-square p-value)"),
+        col("significant", "boolean", "p_value < alpha (sample_ratio: < srm_alpha, i.e. a mismatch)"),
+        col("decision", "string", "rollout | hold | invalid: the rollout rule's verdict", nullable=False),
+        col("reasons", "string", "Why, in words", nullable=False),
+        *_RUN,
+    ),
+    keys=("experiment", "analysis_date", "region", "brand", "metric"),
+    partition_by=("experiment", "analysis_date", "region", "brand"),
+)
+
+TABLES = [AB_ASSIGNMENTS, AB_RESULTS, MODEL_EVALUATIONS, FEATURE_PSI, SCORE_DRIFT, PERFORMANCE, BIN_OUTCOMES, RETRAIN_TRIGGERS]

@@ -1,4 +1,7 @@
-"""``mcc-affinity``: sequential MCC affinities per region and window, one replaceable slice per run date.
+"""What ``mcc-affinity`` reads and reports: the regions, the lookback payments, the top pairs.
+
+The job (``sendopt.channels.push.jobs.run_mcc_affinity``) computes sequential MCC affinities per region
+and window, one replaceable slice per run date.
 
 Reads the clean card payments of the ``affinity.lookback_days`` days ending at the run date
 (``read_clean``: quarantined rows never count), attaches each customer's region, computes
@@ -9,21 +12,23 @@ date is idempotent and a region without payments ends up with an empty slice, no
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from sendopt.channels.push.affinity import affinities
+from sendopt.channels.push.tables import MCC_AFFINITY
 from sendopt.errors import SendoptError
 from sendopt.lake.quality import read_clean
-from sendopt.lake.tables.push import MCC_AFFINITY
-from sendopt.observability import stage
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 TRANSACTIONS = "raw.card_transactions"
 CUSTOMERS = "raw.customers"
 
 
-def job_regions(ctx) -> list[str]:
+def job_regions(ctx: JobContext) -> list[str]:
     """``--region`` if given (must be configured), else every region of the configured markets."""
     configured = sorted({m.region for m in ctx.config.markets})
     if ctx.region is None:
@@ -40,30 +45,6 @@ def lookback_transactions(lake, run_date: dt.date, lookback_days: int, regions: 
     customers = read_clean(lake, CUSTOMERS, run_date).where(F.col("region").isin(regions))
     regions_of = customers.select("user_id", "region")
     return tx.join(regions_of, "user_id").select("user_id", "region", "txn_ts", "mcc")
-
-
-def run_mcc_affinity(ctx) -> None:
-    cfg, lake, run_date = ctx.config.affinity, ctx.lake, ctx.run_date
-    regions = job_regions(ctx)
-    observed_until = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
-    computed_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    tx = lookback_transactions(lake, run_date, cfg.lookback_days, regions)
-    stats = affinities(tx, cfg.windows_days, observed_until, cfg.confidence_z, cfg.min_support,
-                       cfg.include_same_mcc)
-    out = stats.select(
-        F.lit(run_date).cast("date").alias("run_date"), "*",
-        F.lit(computed_at).cast("timestamp").alias("computed_at"), F.lit(ctx.run_id).alias("run_id"),
-    ).select(*[F.col(c.name).cast(c.type) for c in MCC_AFFINITY.columns])
-    with stage(ctx.spark, ctx.log, "mcc-affinity", regions=",".join(regions), windows=list(cfg.windows_days),
-               lookback_days=cfg.lookback_days) as info:
-        where = {"run_date": run_date, "region": regions}
-        result = lake.write(out, MCC_AFFINITY, mode="replace", where=where)
-        info.update(rows=result.rows)
-    top = top_pairs(lake, run_date, regions, cfg.top_k)
-    for line in top:
-        ctx.log.info("%s", line)
-    ctx.summary["message"] = (f"{result.rows} pairs for {len(regions)} region(s) × windows "
-                              f"{list(cfg.windows_days)}")
 
 
 def top_pairs(lake, run_date: dt.date, regions: list[str], k: int) -> list[str]:

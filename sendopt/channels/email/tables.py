@@ -1,4 +1,4 @@
-"""Gold layer of the email channel: frequency decisions and their evaluation."""
+"""Tables of the email channel: frequency decisions, their truth evaluation and the policy backtests."""
 from sendopt.lake.spec import RUN_COLUMNS, TableSpec, col, market_columns
 
 EMAIL_FREQUENCY = TableSpec(
@@ -55,4 +55,50 @@ EMAIL_POLICY_EVALUATION = TableSpec(
     partition_by=("decision_date", "region", "brand"),
 )
 
-TABLES = [EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION]
+BACKTEST_RESULTS = TableSpec(
+    "analytics",
+    "backtest_results",
+    description="Backtest of email policies on the logged exploration holdout of past weeks: per policy the "
+    "off-policy value estimates (IPS, SNIPS, doubly robust, with standard errors) of net value and unsubscribe "
+    "rate and, on a generated world, the true value; per net-value bin the model's predicted vs the actual "
+    "outcome of the logged weeks.",
+    columns=(
+        col("backtest_date", "date", "Run date of the backtest", nullable=False),
+        *market_columns(),
+        col("model_name", "string", "Registered model scored", nullable=False),
+        col("model_version", "string", "Its version", nullable=False),
+        col("scope", "string", "policy (a policy's value) | bin (predicted vs actual in a bin)", nullable=False),
+        col("policy", "string", "tiers | optimizer | config_tiers | model_tiers | logged | proposal; bin rows: "
+            "logged",
+            nullable=False),
+        col("bin", "int", "Net-value bin (1 = highest); 0 on policy rows", nullable=False),
+        col("weeks", "int", "Decision weeks replayed"),
+        col("first_week", "date", "First week replayed"),
+        col("last_week", "date", "Last week replayed"),
+        col("rows", "long", "Logged exploration user-weeks"),
+        col("matched", "long", "Rows whose logged frequency equals the policy's"),
+        col("effective_rows", "double", "(Σw)²/Σw² of the importance weights"),
+        col("ips", "double", "IPS net value per user-week", unit="currency"),
+        col("ips_se", "double", "Its standard error", unit="currency"),
+        col("snips", "double", "Self-normalised IPS net value per user-week", unit="currency"),
+        col("dr", "double", "Doubly robust net value per user-week", unit="currency"),
+        col("dr_se", "double", "Its standard error", unit="currency"),
+        col("dm", "double", "Direct method (model only) net value per user-week", unit="currency"),
+        col("unsubscribe_rate_dr", "double", "Doubly robust unsubscribe probability per user-week"),
+        col("emails_per_user", "double", "Mean weekly frequency of the policy", unit="emails/week"),
+        col("predicted_net_value", "double", "Bin rows: model net value at the logged k, mean", unit="currency"),
+        col("actual_net_value", "double", "Bin rows: realised reward of the logged weeks, mean", unit="currency"),
+        col("predicted_unsubscribe", "double", "Bin rows: model P(unsubscribe) at the logged k, mean"),
+        col("actual_unsubscribe", "double", "Bin rows: realised unsubscribe rate"),
+        col("predicted_purchase", "double", "Bin rows: model P(purchase) at the logged k, mean"),
+        col("actual_purchase", "double", "Bin rows: realised purchase-week rate"),
+        col("true_net_value", "double", "Generated worlds: true expected net value per user-week",
+            unit="currency"),
+        col("true_unsubscribe_rate", "double", "Generated worlds: true unsubscribe probability per user-week"),
+        *RUN_COLUMNS,
+    ),
+    keys=("backtest_date", "region", "brand", "scope", "policy", "bin"),
+    partition_by=("backtest_date", "region", "brand"),
+)
+
+TABLES = [EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION, BACKTEST_RESULTS]

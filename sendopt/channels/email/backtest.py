@@ -34,10 +34,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from sendopt.channels.email.calibrate import calibrate_tiers, write_proposal
 from sendopt.channels.email.decide import (
     at_k,
     bin_edges,
@@ -50,15 +52,19 @@ from sendopt.channels.email.decide import (
     user_values,
 )
 from sendopt.channels.email.model import EmailResponseModel
+from sendopt.channels.email.tables import BACKTEST_RESULTS
+from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
-from sendopt.features.jobs import build_snapshots
 from sendopt.features.labels import PURCHASE, UNSUBSCRIBE, email_week_outcomes
+from sendopt.features.snapshots import build_snapshots
+from sendopt.features.tables import CUSTOMER_DAILY
 from sendopt.lake.quality import read_clean
-from sendopt.lake.tables.experiments import BACKTEST_RESULTS
-from sendopt.lake.tables.features import CUSTOMER_DAILY
 from sendopt.lifecycle import estimators as est
 from sendopt.models import tracking
 from sendopt.observability import stage
+
+if TYPE_CHECKING:
+    from sendopt.runner import JobContext
 
 #: ``true_values(replay, policies) -> {policy: (true net value, true unsubscribe rate)}`` (evaluation only).
 TrueValues = Callable[["Replay", list[str]], dict[str, tuple[float, float]]]
@@ -79,17 +85,17 @@ def backtest_weeks(lake, region: str, brand: str, run_date: dt.date, weeks: int)
     """The last ``weeks`` week starts with matured exploration outcomes (a handful of dates)."""
     rows = (
         lake.read("raw.email_assignments")
-        .where((F.col("region") == region) & (F.col("brand") == brand) & (F.col("policy") == "exploration")
+        .where(in_market(region, brand) & (F.col("policy") == "exploration")
                & (F.date_add(F.col("week_start"), 7) <= F.lit(run_date)))
         .select("week_start").distinct().orderBy(F.desc("week_start")).limit(weeks).collect()
     )
     return sorted(r.week_start for r in rows)
 
 
-def logged_weeks(ctx, weeks: list[dt.date]) -> DataFrame:
+def logged_weeks(ctx: JobContext, weeks: list[dt.date]) -> DataFrame:
     """Exploration user-weeks with k, probability, outcome and reward, joined with their snapshot features."""
     email = ctx.config.email
-    market = (F.col("region") == ctx.region) & (F.col("brand") == ctx.brand)
+    market = in_market(ctx.region, ctx.brand)
     assignments = read_clean(ctx.lake, "raw.email_assignments", ctx.run_date).where(
         market & (F.col("policy") == "exploration") & F.col("week_start").isin(weeks))
     outcomes = email_week_outcomes(
@@ -114,7 +120,7 @@ def logged_weeks(ctx, weeks: list[dt.date]) -> DataFrame:
     )
 
 
-def replay(ctx, registered=None) -> Replay:
+def replay(ctx: JobContext, registered=None) -> Replay:
     """Score the logged weeks with the candidate model and attach every policy's k (after hard rules)."""
     cfg, email = ctx.config.lifecycle.backtest, ctx.config.email
     model = EmailResponseModel(ctx.config, ctx.region, ctx.brand)
@@ -211,7 +217,7 @@ def bin_calibration(rep: Replay) -> list:
     )
 
 
-def result_frame(ctx, rep: Replay, estimates: dict[str, dict], bins: list,
+def result_frame(ctx: JobContext, rep: Replay, estimates: dict[str, dict], bins: list,
                  truth: dict[str, tuple[float, float]]) -> DataFrame:
     def ci(e):
         return (e.value, e.se) if e is not None else (None, None)
@@ -241,7 +247,7 @@ def result_frame(ctx, rep: Replay, estimates: dict[str, dict], bins: list,
     ).select(*BACKTEST_RESULTS.column_names)
 
 
-def format_table(ctx, rep: Replay, estimates: dict[str, dict], bins: list, truth: dict) -> str:
+def format_table(ctx: JobContext, rep: Replay, estimates: dict[str, dict], bins: list, truth: dict) -> str:
     lines = [f"backtest {ctx.region}/{ctx.brand} on {ctx.run_date}: model {rep.model_name} v{rep.model_version}, "
              f"weeks {rep.weeks[0]}..{rep.weeks[-1]} (net value per user-week)",
              f"  {'policy':12} {'IPS':>9} {'±se':>7} {'SNIPS':>9} {'DR':>9} {'±se':>7} {'DM':>9} {'unsub DR':>9} "
@@ -260,7 +266,7 @@ def format_table(ctx, rep: Replay, estimates: dict[str, dict], bins: list, truth
     return "\n".join(lines)
 
 
-def run_backtest(ctx, calibrate: bool = False, true_values: TrueValues | None = None) -> None:
+def backtest(ctx: JobContext, calibrate: bool = False, true_values: TrueValues | None = None) -> None:
     """Replay, estimate, optionally calibrate the tiers, write analytics.backtest_results and print the table."""
     cfg = ctx.config.lifecycle.backtest
     with stage(ctx.spark, ctx.log, "backtest: replay", region=ctx.region, brand=ctx.brand) as info:
@@ -268,8 +274,6 @@ def run_backtest(ctx, calibrate: bool = False, true_values: TrueValues | None = 
         info.update(weeks=len(rep.weeks), model=f"{rep.model_name}/v{rep.model_version}")
     proposal_path = None
     if calibrate:
-        from sendopt.lifecycle.calibrate import calibrate_tiers, write_proposal
-
         with stage(ctx.spark, ctx.log, "backtest: calibrate tiers", region=ctx.region, brand=ctx.brand):
             result = calibrate_tiers(rep, ctx.config.email, cfg.calibration, ctx.region)
             proposal_path = write_proposal(ctx, rep, result)
@@ -294,7 +298,3 @@ def run_backtest(ctx, calibrate: bool = False, true_values: TrueValues | None = 
         "; ".join(f"{p} DR={estimates[p]['value'].dr.value:.3f}" for p in policies)
         + f"; best by DR: {best}" + (f"; proposal: {proposal_path}" if proposal_path else ""))
 
-
-def run_calibrate_tiers(ctx) -> None:
-    """``calibrate-tiers``: the backtest plus the threshold search and its reviewable proposal."""
-    run_backtest(ctx, calibrate=True)

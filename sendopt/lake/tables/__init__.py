@@ -1,1 +1,0 @@
-"""Table declarations, one module per area; ``sendopt.lake.catalog`` assembles them."""

@@ -1,0 +1,1 @@
+"""Upstream sources: raw and reference table declarations and their row rules."""
