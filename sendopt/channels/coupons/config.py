@@ -69,6 +69,10 @@ class EvaluationConfig(_Frozen):
                                   "DR policy value (per customer) and still be promoted")
 
 
+class PublishConfig(_Frozen):
+    enabled: bool = Field(True, description="kill switch: false publishes no coupon assignments at all")
+
+
 class CouponsConfig(_Frozen):
     trial: str = Field("world", description="name of the trial in features.coupon_trial to learn from")
     observational: bool = Field(False, description="learn from the world's observational period instead "
@@ -78,6 +82,7 @@ class CouponsConfig(_Frozen):
     observational_checks: ObservationalConfig = ObservationalConfig()
     allocation: AllocationConfig = AllocationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    publish: PublishConfig = PublishConfig()
 
     @model_validator(mode="after")
     def _check(self) -> CouponsConfig:

@@ -164,46 +164,81 @@ def budget_for(cfg, customers: int) -> float | None:
 
 
 def run_assign_coupons(ctx) -> None:
+    """Coupon level per signup of the run date, published through the channels' guardrails.
+
+    Kill switch: ``coupons.publish.enabled``. Without a champion the fallback publishes no coupon for
+    anyone (``reason = no_model``); the sanity check refuses an allocation over the budget."""
+    from sendopt.channels.publish import CheckReport, Proposal, publish_with_guardrails
+
     cfg = ctx.config.coupons
     tracking.configure(ctx.config)
     registry = lifecycle.model_name(ctx.config, cfg.trial)
-    champ = lifecycle.load(registry)
-    model = champ.model
     feats = signup_features(ctx.lake.read(CUSTOMERS), ctx.lake.read(SIGNUP_SESSIONS)).where(
         F.col("signup_date") == F.lit(ctx.run_date))
-    feats = consent_eligible(ctx, feats, cfg.allocation.require_consent)
-    scored = predict(expand(feats, model.features), model).localCheckpoint()
-    n = scored.count()
-    arms = model.arms
-    where = {"decision_date": ctx.run_date}
-    if n == 0:
-        ctx.log.warning("stage=assign-coupons no signups on %s: writing an empty slice", ctx.run_date)
-    budget = budget_for(cfg, n)
-    alloc = allocate(scored, [f"tau_{k}" for k in range(arms)], [f"cost_{k}" for k in range(arms)],
-                     budget=budget, method=cfg.allocation.method, steps=cfg.allocation.bisection_steps,
-                     min_share=cfg.allocation.min_share or None, eligible="eligible") if n else None
-    levels = F.array(*[F.lit(float(v)) for v in model.levels])
-    frame = alloc.frame if alloc else scored.withColumn("choice", F.lit(0)).withColumn(
-        "gain", F.lit(0.0)).withColumn("spend", F.lit(0.0))
-    lam = alloc.lam if alloc else 0.0
-    inc = F.element_at(F.array(*[F.col(f"inc_value_{k}") for k in range(arms)]), F.col("choice") + 1)
-    best_gain = F.greatest(*[F.col(f"tau_{k}") for k in range(1, arms)])
-    reason = (F.when(~F.col("eligible"), "opted_out").when(F.col("choice") > 0, "allocated")
-              .when(best_gain <= 0, "no_positive_gain").otherwise("budget"))
-    out = frame.select(
-        "user_id", F.lit(ctx.run_date).alias("decision_date"), "region", "brand",
-        F.element_at(levels, F.col("choice") + 1).alias("coupon_level"), F.col("choice").alias("arm"),
-        inc.alias("predicted_incremental_value"), F.col("spend").alias("predicted_cost"),
-        F.col("gain").alias("predicted_net_gain"), reason.alias("reason"), F.lit(float(lam)).alias("lambda"),
-        F.lit(model.kind).alias("learner"), F.lit(champ.name).alias("model_name"),
-        F.lit(champ.version).alias("model_version"), F.lit(ctx.run_id).alias("run_id"),
-        F.lit(ctx.config.config_hash).alias("config_hash"))
-    ctx.lake.write(out.select(*COUPON_ASSIGNMENTS.column_names), COUPON_ASSIGNMENTS, mode="replace", where=where)
+    feats = consent_eligible(ctx, feats, cfg.allocation.require_consent).localCheckpoint()
+    n = feats.count()
+    state: dict = {}
+
+    def propose() -> Proposal:
+        try:
+            champ = lifecycle.load(registry)
+        except tracking.NoChampionError as exc:
+            return Proposal(None, reason=str(exc))
+        state["champ"] = champ
+        model = champ.model
+        arms = model.arms
+        scored = predict(expand(feats, model.features), model).localCheckpoint()
+        budget = budget_for(cfg, n)
+        state["budget"] = budget
+        if n == 0:
+            ctx.log.warning("stage=assign-coupons no signups on %s: writing an empty slice", ctx.run_date)
+            frame = scored.withColumn("choice", F.lit(0)).withColumn("gain", F.lit(0.0)).withColumn(
+                "spend", F.lit(0.0))
+            state.update(spend=0.0, gain=0.0, lam=0.0)
+        else:
+            alloc = allocate(scored, [f"tau_{k}" for k in range(arms)], [f"cost_{k}" for k in range(arms)],
+                             budget=budget, method=cfg.allocation.method, steps=cfg.allocation.bisection_steps,
+                             min_share=cfg.allocation.min_share or None, eligible="eligible")
+            frame = alloc.frame
+            state.update(spend=alloc.spend, gain=alloc.gain, lam=alloc.lam)
+        levels = F.array(*[F.lit(float(v)) for v in model.levels])
+        inc = F.element_at(F.array(*[F.col(f"inc_value_{k}") for k in range(arms)]), F.col("choice") + 1)
+        best_gain = F.greatest(*[F.col(f"tau_{k}") for k in range(1, arms)])
+        reason = (F.when(~F.col("eligible"), "opted_out").when(F.col("choice") > 0, "allocated")
+                  .when(best_gain <= 0, "no_positive_gain").otherwise("budget"))
+        out = frame.select(
+            "user_id", "region", "brand", F.element_at(levels, F.col("choice") + 1).alias("coupon_level"),
+            F.col("choice").alias("arm"), inc.alias("predicted_incremental_value"),
+            F.col("spend").alias("predicted_cost"), F.col("gain").alias("predicted_net_gain"),
+            reason.alias("reason"), F.lit(float(state["lam"])).alias("lambda"), F.lit(model.kind).alias("learner"),
+            F.lit(champ.name).alias("model_name"), F.lit(champ.version).alias("model_version"))
+        over = budget is not None and state["spend"] > budget + 1e-6
+        failures = [f"predicted spend {state['spend']:.2f} exceeds the budget {budget}"] if over else []
+        return Proposal(out, checks=CheckReport(not failures, {"spend": state["spend"]}, failures))
+
+    def fallback() -> DataFrame:
+        return feats.select("user_id", "region", "brand", F.lit(0.0).alias("coupon_level"), F.lit(0).alias("arm"),
+                            F.lit(None).cast("double").alias("predicted_incremental_value"),
+                            F.lit(0.0).alias("predicted_cost"), F.lit(None).cast("double").alias("predicted_net_gain"),
+                            F.lit("no_model").alias("reason"), F.lit(None).cast("double").alias("lambda"),
+                            F.lit("none").alias("learner"), F.lit(None).cast("string").alias("model_name"),
+                            F.lit(None).cast("string").alias("model_version"))
+
+    def to_rows(df: DataFrame, fell_back: bool) -> DataFrame:
+        return df.select("*", F.lit(ctx.run_date).alias("decision_date"), F.lit(ctx.run_id).alias("run_id"),
+                         F.lit(ctx.config.config_hash).alias("config_hash"))
+
+    published = publish_with_guardrails(
+        ctx, channel="coupons", enabled=cfg.publish.enabled, table=COUPON_ASSIGNMENTS,
+        where={"decision_date": ctx.run_date}, propose=propose, fallback=fallback,
+        fallback_name="no coupons", to_rows=to_rows)
+    if published is None:
+        return
     mix = {r[0]: r[1] for r in ctx.lake.read(COUPON_ASSIGNMENTS).where(
         F.col("decision_date") == F.lit(ctx.run_date)).groupBy("coupon_level").count().collect()}
-    scored.unpersist()
+    champ = state.get("champ")
     msg = (f"{n} signups on {ctx.run_date}: levels {dict(sorted(mix.items()))}, predicted spend "
-           f"{alloc.spend if alloc else 0:.2f} of budget {budget}, net gain {alloc.gain if alloc else 0:.2f} "
-           f"({model.kind} v{champ.version})")
-    ctx.summary["message"] = msg
+           f"{state.get('spend', 0.0):.2f} of budget {state.get('budget')}, net gain {state.get('gain', 0.0):.2f} "
+           f"({champ.model.kind + ' v' + champ.version if champ else 'fallback'})")
+    ctx.summary.setdefault("message", msg)
     ctx.log.info("stage=assign-coupons %s", msg)

@@ -45,6 +45,10 @@ def coupon_world(tmp_path_factory, spark):
 def test_world_pipeline_from_the_cli(coupon_world, capsys):
     root, config, lake = coupon_world
     args = cli_args(root)
+    first = str(config.world.start_date + dt.timedelta(days=3))
+    assert main(["assign-coupons", *args, "--date", first]) == 0  # no champion yet: the fallback, no coupons
+    fallback = lake.read("decisions.coupon_assignments").where(F.col("decision_date") == F.lit(first))
+    assert fallback.count() > 0 and fallback.where("coupon_level > 0 or reason != 'no_model'").count() == 0
     assert main(["import-trial", *args]) == 0
     trial = lake.read("features.coupon_trial")
     counts = {r[0]: r[1] for r in trial.groupBy("trial").count().collect()}
