@@ -83,10 +83,17 @@ def best_arm(arms: int, prefix: str = "tau") -> F.Column:
     return best
 
 
-def holdout_value(pred: DataFrame, arms: int) -> PolicyValue:
-    """DR value (net = value − cost per customer) of the unbudgeted best-level policy on the holdout."""
-    return policy_value(pred.withColumn("_pi", best_arm(arms)), "_pi", outcome="net",
-                        mu=[f"net_{k}" for k in range(arms)])
+def holdout_value(pred: DataFrame, arms: int, budget_per_customer: float | None = None,
+                  steps: int = 12) -> PolicyValue:
+    """DR value (net = value − cost per customer) on the holdout of the learner's allocation: unbudgeted,
+    or under ``budget_per_customer`` (the gate then judges the policy that would be deployed)."""
+    if budget_per_customer is None:
+        return policy_value(pred.withColumn("_pi", best_arm(arms)), "_pi", outcome="net",
+                            mu=[f"net_{k}" for k in range(arms)])
+    n = pred.count()
+    alloc = allocate(pred, [f"tau_{k}" for k in range(arms)], [f"cost_{k}" for k in range(arms)],
+                     budget=budget_per_customer * n, steps=steps)
+    return policy_value(alloc.frame, "choice", outcome="net", mu=[f"net_{k}" for k in range(arms)])
 
 
 # ---------------------------------------------------------------- train-uplift
@@ -110,7 +117,7 @@ def run_train_uplift(ctx) -> None:
     candidates = {}
     for kind, model in models.items():
         pred = predict(holdout, model).cache()
-        value = holdout_value(pred, len(levels))
+        value = holdout_value(pred, len(levels), cfg.allocation.budget_per_customer, cfg.allocation.bisection_steps)
         metrics = {"holdout_dr_value": value.dr, "holdout_dr_se": value.dr_se, "holdout_ips_value": value.ips,
                    "holdout_rows": value.rows, "train_seconds": model.meta.get("seconds", 0.0)}
         model.meta.update(trial=name, features=features)
@@ -124,7 +131,8 @@ def run_train_uplift(ctx) -> None:
     if tracking.champion_version(registry) is not None:
         champ = lifecycle.load(registry)
         if champ.model.features == features and champ.model.levels == levels:
-            champion_value = holdout_value(predict(holdout, champ.model), len(levels)).dr
+            champion_value = holdout_value(predict(holdout, champ.model), len(levels),
+                                           cfg.allocation.budget_per_customer, cfg.allocation.bisection_steps).dr
     decision = lifecycle.gate(registry, candidates, champion_value, cfg.evaluation.gate_tolerance)
     for line in decision.reasons:
         ctx.log.info("stage=train-uplift gate %s", line)

@@ -3,7 +3,7 @@
 Each learner of a ``train-uplift`` run is one MLflow run (params, holdout metrics, the model bundle
 as ``uplift/model.json``) and one version of the registered model ``sendopt_coupons_uplift_<trial>``
 (tags: learner, train_run). The gate promotes the run's best learner by doubly robust policy value
-of its unbudgeted allocation on the holdout when it is at least the current champion's value on the
+of its allocation on the holdout (under ``allocation.budget_per_customer`` when set, else unbudgeted) when it is at least the current champion's value on the
 same holdout minus ``evaluation.gate_tolerance``; the others get the ``challenger`` alias.
 """
 from __future__ import annotations

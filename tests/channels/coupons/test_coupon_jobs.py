@@ -16,7 +16,7 @@ TABLES = ["raw.customers", "raw.consents", "raw.signup_sessions", "raw.coupon_as
           "raw.coupon_observational", "truth.coupon_effects"]
 WORLD = ["world.users=3000", "world.new_user_share=0.5", "world.days=28", "world.users_per_partition=1500",
          "world.coupons.observational_days=400"]
-FAST = ["coupons.learners.backend=local", "coupons.learners.num_boost_round=40",
+FAST = ["coupons.learners.backend=local", "coupons.learners.num_boost_round=40", "coupons.allocation.budget_per_customer=2.0",
         "coupons.learners.kinds=[t,x]", "coupons.evaluation.bootstrap=20", "coupons.evaluation.grid=50",
         "coupons.allocation.bisection_steps=6"]
 
