@@ -5,6 +5,7 @@ A failure ends with one line: what failed, where, and which log to read.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -32,12 +33,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="run for this region only")
     parser.add_argument("--brand", help="run for this brand only (with --region)")
     parser.add_argument("--conf-dir", help="folder with base.yaml and the overlays (default: ./conf)")
+    trial = parser.add_argument_group("import-trial (a team's own coupon trial; sets coupons.import_trial.*)")
+    for flag, key in TRIAL_FLAGS.items():
+        trial.add_argument(f"--{flag}", dest=f"trial_{flag}", metavar=flag.upper(), help=f"coupons.{key}")
     return parser
+
+
+#: import-trial flags → config keys (``--features`` is comma separated; ``--name`` names the trial).
+TRIAL_FLAGS = {"path": "import_trial.path", "treatment": "import_trial.treatment",
+               "control": "import_trial.control", "outcome": "import_trial.outcome", "value": "import_trial.value",
+               "cost": "import_trial.cost", "features": "import_trial.features", "id": "import_trial.id",
+               "name": "trial"}
+
+
+def trial_overrides(args) -> list[str]:
+    out = []
+    for flag, key in TRIAL_FLAGS.items():
+        value = getattr(args, f"trial_{flag}", None)
+        if value is None:
+            continue
+        if flag == "features":
+            parsed = [f.strip() for f in value.split(",") if f.strip()]
+        else:
+            parsed = value
+        out.append(f"coupons.{key}={json.dumps(parsed)}")  # JSON is YAML: strings stay strings ("0")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = list(args.set) + ([f"run.date={args.date}"] if args.date else [])
+    overrides = list(args.set) + ([f"run.date={args.date}"] if args.date else []) + trial_overrides(args)
     all_jobs = jobs()
     steps = pipelines().get(args.job, (args.job,))
     current = steps[0]

@@ -128,3 +128,10 @@ def run_backtest_truth(ctx: JobContext) -> None:
                            "world (the production backtest is the `backtest` job)")
     backtest(ctx, calibrate=True,
                  true_values=true_values_of(ctx.lake, world_from(ctx.config), ctx.config.email))
+
+
+def run_evaluate_uplift(ctx: JobContext) -> None:
+    """evaluate-uplift: estimates on the trial holdout; on a generated world also the truth and the oracle."""
+    from sendopt.evaluation.coupon_policy import evaluate_uplift
+
+    evaluate_uplift(ctx)

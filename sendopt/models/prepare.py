@@ -55,13 +55,30 @@ def _check_columns(df: DataFrame, spec: TrainSpec, which: str) -> None:
         raise ModelError(f"{which} DataFrame lacks columns {missing} (has {df.columns})")
 
 
+def _regression_rows(df: DataFrame, spec: TrainSpec, which: str, bad_weight) -> list[int]:
+    """Regression: one aggregate counting rows, null / non-finite labels and bad weights."""
+    y = F.col(spec.label).cast("double")
+    row = df.agg(F.count(F.lit(1)).alias("n"), bad_weight.alias("bad_w"),
+                 F.sum(F.when(y.isNull() | F.isnan(y) | (F.abs(y) == float("inf")), 1).otherwise(0)).alias("bad_y")
+                 ).first()
+    if row["bad_y"]:
+        raise ModelError(f"{which} label column {spec.label!r} has {row['bad_y']} null or non-finite values")
+    if row["bad_w"]:
+        raise ModelError(f"{which} weight column {spec.weight!r} has {row['bad_w']} null or negative values")
+    return [row["n"]]
+
+
 def class_counts(df: DataFrame, spec: TrainSpec, which: str) -> list[int]:
-    """Rows per class via one tiny aggregate; raises on null/out-of-range labels or bad weights."""
+    """Rows per class via one tiny aggregate; raises on null/out-of-range labels or bad weights.
+
+    A regression spec gets one count (all rows)."""
     label = F.col(spec.label)
     bad_weight = (
         F.sum(F.when(F.col(spec.weight).isNull() | (F.col(spec.weight) < 0), 1).otherwise(0))
         if spec.weight else F.lit(0)
     )
+    if spec.task == "regression":
+        return _regression_rows(df, spec, which, bad_weight)
     rows = (
         df.groupBy(label.alias("y"))
         .agg(F.count(F.lit(1)).alias("n"), bad_weight.alias("bad_w"))
@@ -90,7 +107,7 @@ def class_counts(df: DataFrame, spec: TrainSpec, which: str) -> list[int]:
 def class_weights(counts: list[int], spec: TrainSpec) -> list[float]:
     """``balanced``: n / (k · n_c) per class (sklearn's convention: each class carries equal total weight)."""
     if spec.class_weighting == "none":
-        return [1.0] * spec.num_class
+        return [1.0] * len(counts)
     absent = [c for c, n in enumerate(counts) if n == 0]
     if absent:
         raise ModelError(f"class_weighting='balanced' but classes {absent} have no training rows")
@@ -99,6 +116,9 @@ def class_weights(counts: list[int], spec: TrainSpec) -> list[float]:
 
 
 def _with_weight(df: DataFrame, spec: TrainSpec, weights: list[float]) -> DataFrame:
+    if spec.task == "regression":
+        weight = F.col(spec.weight).cast("double") if spec.weight else F.lit(1.0)
+        return df.select(*spec.features, F.col(spec.label).cast("double").alias(spec.label), weight.alias(WEIGHT_COL))
     class_w = F.element_at(F.array(*[F.lit(float(w)) for w in weights]), F.col(spec.label).cast("int") + 1)
     weight = class_w * F.col(spec.weight).cast("double") if spec.weight else class_w
     return df.select(*spec.features, F.col(spec.label).cast("int").alias(spec.label), weight.alias(WEIGHT_COL))

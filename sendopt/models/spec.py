@@ -45,6 +45,7 @@ class TrainSpec:
     max_valid_rows: int = 200_000
     class_weighting: Literal["none", "balanced"] = "none"
     seed: int = 42
+    task: Literal["classification", "regression"] = "classification"  # regression: a real-valued label
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -56,6 +57,10 @@ class TrainSpec:
             raise ModelError(f"TrainSpec.categorical {stray} are not in TrainSpec.features")
         if self.label in self.features or (self.weight and self.weight in self.features):
             raise ModelError(f"label {self.label!r} / weight {self.weight!r} must not be a feature")
+        if self.task not in ("classification", "regression"):
+            raise ModelError(f"TrainSpec.task must be 'classification' or 'regression', got {self.task!r}")
+        if self.task == "regression" and self.class_weighting != "none":
+            raise ModelError("TrainSpec.class_weighting applies to classification only")
         if self.num_class < 2:
             raise ModelError(f"TrainSpec.num_class must be ≥ 2, got {self.num_class}")
         if self.class_weighting not in ("none", "balanced"):
@@ -99,16 +104,17 @@ def booster_params(spec: TrainSpec) -> dict[str, Any]:
     Defaults favour reproducibility (seeded, deterministic, one thread per worker, so
     parallelism comes from Spark tasks and 2-core machines are not oversubscribed).
     """
+    regression = spec.task == "regression"
     params: dict[str, Any] = {
-        "objective": "binary" if spec.binary else "multiclass",
-        "metric": ["binary_logloss", "auc"] if spec.binary else ["multi_logloss"],
+        "objective": "regression" if regression else "binary" if spec.binary else "multiclass",
+        "metric": ["l2"] if regression else ["binary_logloss", "auc"] if spec.binary else ["multi_logloss"],
         "seed": spec.seed,
         "deterministic": True,
         "force_row_wise": True,
         "num_threads": 1,
         "verbosity": -1,
     }
-    if not spec.binary:
+    if not spec.binary and not regression:
         params["num_class"] = spec.num_class
     params.update(spec.params)
     return params

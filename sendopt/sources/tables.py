@@ -294,9 +294,46 @@ COUPON_ASSIGNMENTS = TableSpec(
         col("converted", "boolean", "Made a first purchase within 30 days", nullable=False),
         col("converted_date", "date", "Date of the first purchase, null if none"),
         col("value_90d", "double", "Gross value in the 90 days after signup", nullable=False, unit="currency"),
+        col("coupon_cost", "double", "Face value paid when the converted customer redeemed the coupon (0 if "
+            "none)", unit="currency"),
     ),
     keys=("user_id",),
     checks=RawChecks(event_time="assigned_date", user_key="user_id", amounts=("coupon_level", "value_90d")),
+)
+
+COUPON_OBSERVATIONAL = TableSpec(
+    "raw",
+    "coupon_observational",
+    description="Coupons of the period before the trial: levels chosen by a business rule on signup "
+    "observables (confounded), no assignment probability logged; same outcomes as the trial.",
+    columns=(
+        _USER,
+        col("assigned_date", "date", "Signup day, when the coupon was granted", nullable=False),
+        col("coupon_level", "double", "Coupon value (0 = none)", nullable=False, unit="currency"),
+        col("converted", "boolean", "Made a first purchase within 30 days", nullable=False),
+        col("converted_date", "date", "Date of the first purchase, null if none"),
+        col("value_90d", "double", "Gross value in the 90 days after signup", nullable=False, unit="currency"),
+        col("coupon_cost", "double", "Face value paid when redeemed (0 if none)", unit="currency"),
+    ),
+    keys=("user_id",),
+    checks=RawChecks(event_time="assigned_date", user_key="user_id",
+                     amounts=("coupon_level", "value_90d", "coupon_cost")),
+)
+
+SIGNUP_SESSIONS = TableSpec(
+    "raw",
+    "signup_sessions",
+    description="What was recorded at signup and in the first session of customers who signed up in the "
+    "coupon periods (before any coupon): acquisition channel, pages viewed, add-to-cart.",
+    columns=(
+        _USER,
+        col("signup_date", "date", "Date the account was created", nullable=False),
+        col("acquisition_channel", "string", "organic | paid_social | search | referral | affiliate"),
+        col("first_session_pages", "int", "Pages viewed in the first session", unit="pages"),
+        col("first_session_add_to_cart", "boolean", "Added something to the cart in the first session"),
+    ),
+    keys=("user_id",),
+    checks=RawChecks(event_time="signup_date", user_key="user_id"),
 )
 
 MCC_CODES = TableSpec(
@@ -316,6 +353,7 @@ MCC_CODES = TableSpec(
 RAW_TABLES = [
     CUSTOMERS, CONSENTS, EMAIL_ASSIGNMENTS, EMAIL_SENDS, EMAIL_EVENTS, ORDERS, WEB_EVENTS, PUSH_NOTIFICATIONS, CARD_TRANSACTIONS,
     MERCHANTS, STORES, PROMO_CAMPAIGNS, PROMO_OFFERS, PROMO_REDEMPTIONS, COUPON_ASSIGNMENTS,
+    COUPON_OBSERVATIONAL, SIGNUP_SESSIONS,
 ]
 TABLES: list[TableSpec] = [*RAW_TABLES, MCC_CODES]
 

@@ -216,6 +216,19 @@ class CouponConfig(Strict):
     )
     value_log_mu: float = 4.0
     value_log_sigma: float = 0.8
+    acquisition_shares: dict[str, float] = Field(
+        default_factory=lambda: {"organic": 0.3, "paid_social": 0.25, "search": 0.2, "referral": 0.1,
+                                 "affiliate": 0.15},
+        description="acquisition channel of a signup (observable in raw.signup_sessions)")
+    observable_strength: float = Field(
+        2.5, ge=0, description="how strongly type, threshold and value follow the signup observables "
+        "(0: independent of everything the lake records, as before)")
+    observational_days: int = Field(
+        60, ge=0, description="days before the window whose signups got coupons by the business rule "
+        "(raw.coupon_observational, no logged propensity)")
+    observational_noise: float = Field(
+        0.1, ge=0, le=1, description="share of observational signups whose level was drawn uniformly instead "
+        "of by the rule (unlogged)")
 
 
 class WorldConfig(Strict):
@@ -270,6 +283,8 @@ class WorldConfig(Strict):
                 raise ValueError(f"planted pair {pair.mcc1}->{pair.mcc2}: {sorted(missing)} not in cards.mcc_weights")
         if abs(sum(self.coupons.type_shares.values()) - 1.0) > 1e-6:
             raise ValueError("coupons.type_shares must sum to 1")
+        if abs(sum(self.coupons.acquisition_shares.values()) - 1.0) > 1e-6:
+            raise ValueError("coupons.acquisition_shares must sum to 1")
         if self.push.hours[0] > self.push.hours[1]:
             raise ValueError("push.hours must be (first, last)")
         bad = {m: c for m, c in self.push.mcc_categories.items() if m not in known or c not in self.categories}

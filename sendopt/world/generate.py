@@ -154,7 +154,20 @@ def _coupons(df, w):
     return conform(df, "raw.coupon_assignments", user_id=user_id(w), assigned_date=day_date(w, "day"),
                    coupon_level=F.col("level"), assignment_prob=F.col("prob"),
                    converted_date=F.when(F.col("converted_day") >= 0, day_date(w, "converted_day")),
-                   value_90d=F.col("value"))
+                   value_90d=F.col("value"), coupon_cost=F.col("cost"))
+
+
+def _coupons_observational(df, w):
+    return conform(df, "raw.coupon_observational", user_id=user_id(w), assigned_date=day_date(w, "day"),
+                   coupon_level=F.col("level"),
+                   converted_date=F.when(F.col("converted_day") >= 0, day_date(w, "converted_day")),
+                   value_90d=F.col("value"), coupon_cost=F.col("cost"))
+
+
+def _signups(df, w):
+    return conform(df, "raw.signup_sessions", user_id=user_id(w), signup_date=day_date(w, "day"),
+                   acquisition_channel=lookup(traits.ACQUISITION_CHANNELS, F.col("acquisition")),
+                   first_session_pages=F.col("pages"), first_session_add_to_cart=F.col("add_to_cart"))
 
 
 def _traits(df, w):
@@ -165,7 +178,8 @@ def _traits(df, w):
 
 def _effects(df, w):
     return conform(df, "truth.coupon_effects", user_id=user_id(w), coupon_level=F.col("level"),
-                   expected_value_90d=F.col("expected_value"), effect_value_90d=F.col("effect_value"))
+                   expected_value_90d=F.col("expected_value"), effect_value_90d=F.col("effect_value"),
+                   population=lookup(coupons.POPULATIONS, F.col("population")))
 
 
 RECIPES = [
@@ -185,6 +199,9 @@ RECIPES = [
     TableRecipe("raw.promo_offers", "users", promos.offers_rows, promos.OFFERS_SCHEMA, _offers),
     TableRecipe("raw.promo_redemptions", "users", promos.redemptions_rows, promos.REDEMPTIONS_SCHEMA, _redemptions),
     TableRecipe("raw.coupon_assignments", "users", coupons.coupon_rows, coupons.COUPONS_SCHEMA, _coupons),
+    TableRecipe("raw.coupon_observational", "users", coupons.observational_rows, coupons.OBSERVATIONAL_SCHEMA,
+                _coupons_observational),
+    TableRecipe("raw.signup_sessions", "users", coupons.signup_rows, coupons.SIGNUPS_SCHEMA, _signups),
     TableRecipe("truth.user_traits", "users", traits.traits_rows, traits.TRAITS_SCHEMA, _traits),
     TableRecipe("truth.coupon_effects", "users", coupons.effect_rows, coupons.EFFECTS_SCHEMA, _effects),
 ]

@@ -58,8 +58,8 @@ MCC_PAIRS = TableSpec(
 COUPON_EFFECTS = TableSpec(
     "truth",
     "coupon_effects",
-    description="True conversion probability and expected 90-day value per trial user and coupon level, "
-    "and the effect versus no coupon.",
+    description="True conversion probability, expected 90-day value and expected coupon cost per trial "
+    "(and observational) customer and coupon level, and the effects versus no coupon.",
     columns=(
         _USER,
         col("coupon_level", "double", "Coupon value", nullable=False, unit="currency"),
@@ -67,6 +67,11 @@ COUPON_EFFECTS = TableSpec(
         col("expected_value_90d", "double", "p_convert × expected gross value", unit="currency"),
         col("effect_convert", "double", "p_convert − p_convert at level 0", unit="probability"),
         col("effect_value_90d", "double", "expected_value_90d − that at level 0", unit="currency"),
+        col("expected_cost", "double", "p_convert × coupon_level (face value paid on redemption)",
+            unit="currency"),
+        col("net_effect", "double", "effect_value_90d − expected_cost: the net gain of the level vs none",
+            unit="currency"),
+        col("population", "string", "trial | observational"),
     ),
     keys=("user_id", "coupon_level"),
 )

@@ -17,6 +17,53 @@ from sendopt.world.rng import sigmoid
 COUPON_TYPES = ("sure_thing", "persuadable", "lost_cause", "sleeping_dog")
 DEVICES = ("ios", "android", "web")
 GENDERS = ("female", "male", "other")
+ACQUISITION_CHANNELS = ("organic", "paid_social", "search", "referral", "affiliate")
+AGE_BANDS = (25, 35, 50)  # band edges: <25, 25-34, 35-49, 50+
+
+
+def age_band(age: np.ndarray) -> np.ndarray:
+    """0: under 25, 1: 25–34, 2: 35–49, 3: 50 and over (what birth_year tells at signup)."""
+    return np.searchsorted(np.asarray(AGE_BANDS), np.asarray(age), side="right")
+
+
+def coupon_type_probabilities(world: World, acq: np.ndarray, pages: np.ndarray, cart: np.ndarray,
+                              band: np.ndarray, device: np.ndarray) -> np.ndarray:
+    """P(coupon type | signup observables), rows × len(COUPON_TYPES): a softmax around ``type_shares``.
+
+    Observables (``observable_strength`` s scales them): add-to-cart, many first-session pages and
+    referrals make sure things; paid social, search and the young make persuadables; affiliates, short
+    sessions and no cart make lost causes; organic signups, 50+ and iOS lean to sleeping dogs.
+    """
+    c = world.config.coupons
+    s = c.observable_strength
+    ch = {name: (acq == i).astype(float) for i, name in enumerate(ACQUISITION_CHANNELS)}
+    cart = cart.astype(float)
+    p5 = np.clip(pages, 1, 15) - 5.0
+    logits = np.log(np.array([c.type_shares[t] for t in COUPON_TYPES]))[None, :] + s * np.stack([
+        1.5 * cart + 0.12 * p5 + 0.8 * ch["referral"] - 0.4 * ch["paid_social"],
+        0.9 * ch["paid_social"] + 0.6 * ch["search"] + 0.6 * (band == 0) + 0.3 * (band == 1) - 0.3 * cart,
+        -0.15 * p5 + 1.0 * ch["affiliate"] - 1.2 * cart,
+        0.9 * ch["organic"] + 0.8 * (band == 3) + 0.4 * (device == 0) - 0.5 * ch["paid_social"],
+    ], axis=1)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def coupon_threshold_probabilities(world: World, acq: np.ndarray, pages: np.ndarray, band: np.ndarray,
+                                   device: np.ndarray) -> np.ndarray:
+    """P(threshold = levels[1+j] | observables): web signups and short sessions need more, the young less."""
+    c = world.config.coupons
+    n = len(c.levels) - 1
+    theta = c.observable_strength * (0.7 * (device == 2) - 0.7 * (band == 0) + 0.5 * (np.asarray(pages) <= 2)
+                                     - 0.4 * (acq == ACQUISITION_CHANNELS.index("referral")))
+    logits = theta[:, None] * (np.arange(n)[None, :] - (n - 1) / 2.0)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _draw_rows(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per row, the index drawn with ``probs[row]`` by one uniform."""
+    return np.minimum((u[:, None] >= np.cumsum(probs, axis=1)).sum(axis=1), probs.shape[1] - 1)
 
 
 def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -51,12 +98,24 @@ def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
     low, high = t.preferred_hour_range
     preferred_hour = np.clip(np.round(t.preferred_hour_mean + t.preferred_hour_sd * rng.normal("user.hour", idx)),
                              low, high).astype(np.int64)
-    coupon_type = rng.choice("user.coupon_type", [cfg.coupons.type_shares[c] for c in COUPON_TYPES], idx)
     device = np.where(
         rng.uniform("user.ios", idx) < mk.ios_share[market],
         0,
         np.where(rng.uniform("user.android", idx) < 0.8, 1, 2),
     )
+    # what the lake records at signup and in the first session (raw.signup_sessions)
+    cc = cfg.coupons
+    acq = rng.choice("user.acquisition", [cc.acquisition_shares[a] for a in ACQUISITION_CHANNELS], idx)
+    pages = 1 + rng.poisson("user.first_pages", 4.0 * np.exp(0.3 * z_eng - 0.045), idx)
+    cart = rng.uniform("user.first_cart", idx) < sigmoid(-1.2 + 0.5 * z_buy + 0.1 * (np.minimum(pages, 15) - 5))
+    band = age_band(age)
+    coupon_type = _draw_rows(rng.uniform("user.coupon_type", idx),
+                             coupon_type_probabilities(world, acq, pages, cart, band, device))
+    threshold_ix = _draw_rows(rng.uniform("user.coupon_threshold", idx),
+                              coupon_threshold_probabilities(world, acq, pages, band, device))
+    ref = (acq == ACQUISITION_CHANNELS.index("referral")).astype(float)
+    aff = (acq == ACQUISITION_CHANNELS.index("affiliate")).astype(float)
+    value_obs = cc.observable_strength * (0.04 * (np.minimum(pages, 15) - 5) + 0.3 * ref - 0.2 * aff)
     return {
         "idx": idx,
         "market": market,
@@ -93,11 +152,13 @@ def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
         "push_logit": cfg.push.open_logit + 0.8 * z_eng + 0.5 * rng.normal("user.push", idx),
         "preferred_hour": preferred_hour,
         "discount_sensitivity": sigmoid(1.2 * rng.normal("user.discount", idx) - 0.3 * z_buy),
+        "acquisition_channel": acq,
+        "first_session_pages": pages,
+        "first_session_add_to_cart": cart,
+        "age_band": band,
         "coupon_type": coupon_type,
-        "coupon_threshold": np.asarray(cfg.coupons.levels)[
-            1 + rng.integers("user.coupon_threshold", len(cfg.coupons.levels) - 1, idx)
-        ],
-        "value_log_mu": cfg.coupons.value_log_mu + 0.4 * z_buy + mk.spend_shift[market],
+        "coupon_threshold": np.asarray(cfg.coupons.levels)[1 + threshold_ix],
+        "value_log_mu": cfg.coupons.value_log_mu + 0.4 * z_buy + mk.spend_shift[market] + value_obs,
     }
 
 

@@ -193,3 +193,30 @@ def test_promo_redemption_depends_on_segment_and_discount(world_frames):
     seg = seg.withColumn("active", F.datediff("start_date", "last") <= 30)
     r = {x[0]: x[1] for x in seg.groupBy(F.coalesce("active", F.lit(False))).agg(F.avg("r")).collect()}
     assert r[True] > 1.5 * r[False]
+
+
+def test_coupon_response_follows_signup_observables(world_frames):
+    """Type depends on what the lake records at signup (add-to-cart → sure things), the observational
+    period's levels follow the business rule (confounded), and cost = face value when redeemed."""
+    signups = world_frames["raw.signup_sessions"]
+    types = world_frames["truth.user_traits"].select("user_id", "coupon_type")
+    shares = {r[0]: r[1] for r in signups.join(types, "user_id").groupBy("first_session_add_to_cart").agg(
+        F.avg((F.col("coupon_type") == "sure_thing").cast("int"))).collect()}
+    assert shares[True] > shares[False] + 0.15
+    trial = world_frames["raw.coupon_assignments"]
+    assert trial.join(signups, "user_id", "left_anti").count() == 0  # every trial customer has a signup record
+    assert trial.where("coupon_cost != CASE WHEN converted THEN coupon_level ELSE 0 END").count() == 0
+    obs = world_frames["raw.coupon_observational"].join(signups, "user_id")
+    carts = {r[0]: r[1] for r in obs.groupBy("first_session_add_to_cart").agg(
+        F.avg((F.col("coupon_level") == 0).cast("int"))).collect()}
+    assert carts[True] > 0.85 and carts[False] < 0.1  # the rule: add-to-cart gets no coupon
+    eff = world_frames["truth.coupon_effects"]
+    assert eff.where("abs(net_effect - (effect_value_90d - expected_cost)) > 1e-6").count() == 0
+    assert {r[0] for r in eff.select("population").distinct().collect()} == {"trial", "observational"}
+
+
+def test_explained_effect_share_is_between_zero_and_one(world):
+    from sendopt.world.coupons import explained_effect_share
+
+    shares = explained_effect_share(world, users=50_000)
+    assert all(0.05 < s["share"] < 0.9 for s in shares.values())
