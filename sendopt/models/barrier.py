@@ -25,6 +25,7 @@ import lightgbm as lgb
 import pyarrow as pa
 from pyspark import BarrierTaskContext
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sendopt.models.fit import fit_booster
 from sendopt.models.prepare import Prepared, frame_arrays
@@ -139,11 +140,20 @@ def train_partitioned(spark: SparkSession, partitioned: DataFrame, prepared: Pre
     )
 
 
+def by_content(df: DataFrame, n: int) -> DataFrame:
+    """``n`` partitions chosen by each row's content and sorted by it: the same rows reach the same tasks in the
+    same order whatever the input's file layout, so the model does not depend on which backend wrote the lake
+    (round-robin ``repartition(n)`` follows the input's partitions)."""
+    key = "__row_key"
+    hashed = df.withColumn(key, F.xxhash64(*[F.col(c) for c in df.columns]))
+    return hashed.repartition(n, key).sortWithinPartitions(key).drop(key)
+
+
 def train_barrier(spark: SparkSession, prepared: Prepared, spec: TrainSpec, num_tasks: int | None = None,
                   attempts: int = 2) -> TrainResult:
     """Repartition the prepared rows over ≤ free-slot barrier tasks and train; retry once on a port clash."""
     n = plan_tasks(prepared.train_rows_estimate, num_tasks or free_slots(spark))
-    partitioned = prepared.train.repartition(n)
+    partitioned = by_content(prepared.train, n)
     for attempt in range(1, attempts + 1):
         try:
             return train_partitioned(spark, partitioned, prepared, spec)

@@ -29,6 +29,15 @@ def trained(spark, binary_frames):
     return {b: train(spark, train_df, valid_df, binary_spec(), backend=b) for b in ("barrier", "local")}
 
 
+def test_barrier_model_does_not_depend_on_the_input_layout(spark, binary_frames, trained):
+    """The same rows laid out in other partitions and order (another lake writer's files) train the same trees."""
+    train_df, valid_df = binary_frames
+    shuffled = train_df.repartition(7, "x1").sortWithinPartitions(F.desc("x2"))
+    again = train(spark, shuffled, valid_df, binary_spec(), backend="barrier")
+    assert again.booster.model_to_string().split("\nparameters:")[0] == (
+        trained["barrier"].booster.model_to_string().split("\nparameters:")[0])
+
+
 def test_barrier_auc_matches_local_and_early_stopping_completes(binary_frames, trained):
     _, valid_df = binary_frames
     aucs = {}
