@@ -3,8 +3,11 @@
 A synthetic randomized trial (control + ``--levels`` levels, 8 features, planted heterogeneous effects)
 is built in Spark. Measured side by side: training time per learner (through the project trainer),
 scoring + Lagrangian allocation of every customer under a budget, the Qini bootstrap, the peak driver
-memory of each stage, and one single-process T-learner (LightGBM on pandas, the same base models) fitted
-on the same training rows collected to the driver where they fit.
+memory of each stage, and single-process references fitted on the same training rows collected to the
+driver where they fit: a T-learner of plain LightGBM boosters, and causalml's ``BaseTClassifier`` and
+``BaseXClassifier`` over LightGBM (when causalml is installed: ``pip install causalml``; it is not a
+project dependency). Every learner's mean absolute error of the conversion effect against the planted
+effect is printed on the holdout.
 
     .venv/bin/python -m benchmarks uplift --rows 200000 --kinds t,x,dr,s
 """
@@ -52,6 +55,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--bootstrap", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--local-max-rows", type=int, default=2_000_000)
+    ap.add_argument("--no-causalml", action="store_true", help="skip the causalml reference fits")
     args = ap.parse_args(argv)
     work = tempfile.mkdtemp(prefix="bench-uplift-")
     _, spark = bench_session(f"{work}/lake", "spark.shuffle_partitions=8")
@@ -88,25 +92,55 @@ def main(argv: list[str]) -> int:
     lo, hi = c.intervals.get("qini_coefficient", (float("nan"),) * 2)
     print(f"{f'qini + {args.bootstrap} bootstrap':36} {m['seconds']:8.1f} {m['py_rss_mb']:10.0f} "
           f"{m['jvm_heap_mb']:8.0f}   Qini {c.qini_coefficient:.3f} [{lo:.3f}, {hi:.3f}] on {c.rows:,} rows")
+    truth_cols = [(0.04 * k * (F.col("x0") > 0.5).cast("double") + 0.02 * k * F.col("x1")
+                   - 0.03 * k * (F.col("x2") > 0.8).cast("double")).alias(f"t{k}") for k in range(1, arms)]
     if n_train <= args.local_max_rows:
-        t0 = time.perf_counter()
-        pdf = train_df.select(*FEATURES, "arm", "converted", "value").toPandas()
-        collect = time.perf_counter() - t0
-        params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
-                  "verbosity": -1, "num_threads": 2}
-        for k in range(arms):
-            part = pdf[pdf["arm"] == k]
-            lgb.train(params, lgb.Dataset(part[FEATURES].to_numpy(), part["converted"].to_numpy()), args.rounds)
-            lgb.train({**params, "objective": "regression"},
-                      lgb.Dataset(part[FEATURES].to_numpy(), part["value"].to_numpy()), args.rounds)
-        print(f"{'single-process T-learner (pandas)':36} {time.perf_counter() - t0:8.1f}   (collect {collect:.1f}s "
-              f"of it; no early stopping, {args.rounds} rounds, 2 threads)")
-    truth = hold.select(*[(0.04 * k * (F.col("x0") > 0.5).cast("double") + 0.02 * k * F.col("x1")
-                           - 0.03 * k * (F.col("x2") > 0.8).cast("double")).alias(f"t{k}") for k in range(1, arms)],
-                        "user_id")
-    err = predict(hold, models[kind]).join(truth, "user_id").agg(*[F.avg(F.abs(
-        F.col(f"conv_{k}") - F.col("conv_0") - F.col(f"t{k}"))).alias(f"e{k}") for k in range(1, arms)]).first()
-    print(f"mean |error| of {kind}'s conversion effect per level: " +
-          ", ".join(f"{levels[k]:g}: {err[f'e{k}']:.4f}" for k in range(1, arms)))
-    _ = np
+        _single_process(train_df, hold, truth_cols, arms, args)
+    truth = hold.select(*truth_cols, "user_id")
+    for kind, model in models.items():
+        err = predict(hold, model).join(truth, "user_id").agg(*[F.avg(F.abs(
+            F.col(f"conv_{k}") - F.col("conv_0") - F.col(f"t{k}"))).alias(f"e{k}") for k in range(1, arms)]).first()
+        print(f"mean |error| of {kind} (Spark)'s conversion effect per level: " +
+              ", ".join(f"{levels[k]:g}: {err[f'e{k}']:.4f}" for k in range(1, arms)))
     return 0
+
+
+def _single_process(train_df, hold, truth_cols, arms: int, args) -> None:
+    """In-memory references on the same rows: plain LightGBM T-learner, causalml T and X (if installed)."""
+    t0 = time.perf_counter()
+    pdf = train_df.select(*FEATURES, "arm", "converted", "value").toPandas()
+    collect = time.perf_counter() - t0
+    params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
+              "verbosity": -1, "num_threads": 2}
+    t0 = time.perf_counter()
+    for k in range(arms):
+        part = pdf[pdf["arm"] == k]
+        lgb.train(params, lgb.Dataset(part[FEATURES].to_numpy(), part["converted"].to_numpy()), args.rounds)
+        lgb.train({**params, "objective": "regression"},
+                  lgb.Dataset(part[FEATURES].to_numpy(), part["value"].to_numpy()), args.rounds)
+    print(f"{'single-process T-learner (pandas)':36} {time.perf_counter() - t0:8.1f}   (+ collect {collect:.1f}s; "
+          f"no early stopping, {args.rounds} rounds, 2 threads, conversion + value)")
+    if args.no_causalml:
+        return
+    try:
+        from causalml.inference.meta import BaseTClassifier, BaseXClassifier
+    except ImportError:
+        print("causalml not installed (pip install causalml): its reference fits skipped")
+        return
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    hold_pdf = hold.select(*FEATURES, *truth_cols).toPandas()
+    x, w, y = pdf[FEATURES].to_numpy(), pdf["arm"].to_numpy(), pdf["converted"].to_numpy()
+    lgbm = {"n_estimators": args.rounds, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 40,
+            "verbose": -1, "n_jobs": 2}
+    for name, make in (("causalml T (LGBM)", lambda: BaseTClassifier(learner=LGBMClassifier(**lgbm))),
+                       ("causalml X (LGBM)", lambda: BaseXClassifier(outcome_learner=LGBMClassifier(**lgbm),
+                                                                    effect_learner=LGBMRegressor(**lgbm)))):
+        learner = make()
+        t0 = time.perf_counter()
+        learner.fit(x, w, y, p=None if "T" in name else {k: np.full(len(x), 1.0 / arms) for k in range(1, arms)})
+        fit_s = time.perf_counter() - t0
+        tau = learner.predict(hold_pdf[FEATURES].to_numpy(), verbose=False)
+        err = [float(np.mean(np.abs(tau[:, k - 1] - hold_pdf[f"t{k}"].to_numpy()))) for k in range(1, arms)]
+        print(f"{name + ', conversion only':36} {fit_s:8.1f}   mean |error| per level: "
+              + ", ".join(f"{e:.4f}" for e in err))

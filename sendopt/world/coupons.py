@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sendopt.world import traits as T
 from sendopt.world import truth
 from sendopt.world.model import World
 from sendopt.world.traits import ACQUISITION_CHANNELS, coupon_threshold_probabilities, user_traits
@@ -28,7 +29,8 @@ COUPONS_SCHEMA = ("idx long, day int, level double, prob double, converted boole
 OBSERVATIONAL_SCHEMA = "idx long, day int, level double, converted boolean, converted_day int, value double, cost double"
 SIGNUPS_SCHEMA = "idx long, day int, acquisition int, pages int, add_to_cart boolean"
 EFFECTS_SCHEMA = ("idx long, population int, level double, p_convert double, expected_value double, "
-                  "expected_cost double, effect_convert double, effect_value double, net_effect double")
+                  "expected_cost double, effect_convert double, effect_value double, net_effect double, "
+                  "net_effect_given_x double, expected_cost_given_x double")
 POPULATIONS = ("trial", "observational")
 
 
@@ -106,7 +108,8 @@ def signup_rows(world: World, batch: pd.DataFrame) -> pd.DataFrame:
 
 
 def effect_arrays(world: World, tr, u: np.ndarray) -> dict[str, np.ndarray]:
-    """Every customer ``u`` × every level: true P(convert), expected value and cost, effects vs level 0."""
+    """Every customer ``u`` × every level: true P(convert), expected value and cost, effects vs level 0,
+    and the net effect and cost a model could know at best, given the signup observables only."""
     levels = np.asarray(world.config.coupons.levels)
     uu = np.repeat(u, len(levels))
     lv = np.tile(levels, len(u))
@@ -114,8 +117,63 @@ def effect_arrays(world: World, tr, u: np.ndarray) -> dict[str, np.ndarray]:
     p0 = truth.coupon_convert_probability(world, tr["coupon_type"][uu], tr["coupon_threshold"][uu], 0.0)
     value = truth.coupon_expected_value(world, tr["value_log_mu"][uu])
     cost = p * lv
+    given_x = effects_given_observables(world, tr, u)
     return {"row": uu, "level": lv, "p_convert": p, "expected_value": p * value, "expected_cost": cost,
-            "effect_convert": p - p0, "effect_value": (p - p0) * value, "net_effect": (p - p0) * value - cost}
+            "effect_convert": p - p0, "effect_value": (p - p0) * value, "net_effect": (p - p0) * value - cost,
+            "net_effect_given_x": given_x["net"].reshape(-1), "expected_cost_given_x": given_x["cost"].reshape(-1)}
+
+
+# ---------------------------------------------------------------- what the observables tell
+def _value_factor_given_first_session(world: World, nodes: int = 64) -> np.ndarray:
+    """E[exp(VALUE_PURCHASE_LOADING·z_buy) | capped pages, add-to-cart], shape (PAGES_CAP + 1, 2).
+
+    The purchase latent z_buy is hidden but shifts both the first session (pages through the
+    engagement latent, add-to-cart directly) and the value; this integrates it out exactly on a
+    Gauss–Hermite grid over (z_buy, engagement noise)."""
+    from scipy.stats import poisson
+
+    rho = world.config.traits.engagement_corr
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()
+    z, e = np.meshgrid(x, x, indexing="ij")
+    wz = np.outer(w, w)
+    lam = T.PAGES_MEAN * np.exp(T.PAGES_ENGAGEMENT * (rho * z + np.sqrt(1 - rho**2) * e) + T.PAGES_OFFSET)
+    out = np.ones((T.PAGES_CAP + 1, 2))
+    for n in range(1, T.PAGES_CAP + 1):  # pages = 1 + Poisson(λ), capped
+        pn = poisson.pmf(n - 1, lam) if n < T.PAGES_CAP else poisson.sf(n - 2, lam)
+        p_cart = 1.0 / (1.0 + np.exp(-(T.CART_LOGIT[0] + T.CART_LOGIT[1] * z + T.CART_LOGIT[2] * (n - 5))))
+        for c, pc in ((0, 1 - p_cart), (1, p_cart)):
+            weight = wz * pn * pc
+            out[n, c] = (weight * np.exp(T.VALUE_PURCHASE_LOADING * z)).sum() / weight.sum()
+    return out
+
+
+def effects_given_observables(world: World, tr, u: np.ndarray) -> dict[str, np.ndarray]:
+    """E[net effect | X] and E[cost | X] per customer ``u`` × level (shape len(u) × levels).
+
+    X = (acquisition channel, pages, add-to-cart, device, age band, market): type and threshold are
+    drawn from P(·|X), the value's hidden purchase latent is integrated out — the best any model of
+    the observables can know, so the allocation by it is the fair ceiling of a learned policy."""
+    levels = np.asarray(world.config.coupons.levels)
+    acq, pages = tr["acquisition_channel"][u], np.minimum(tr["first_session_pages"][u], T.PAGES_CAP)
+    cart, band, device = tr["first_session_add_to_cart"][u], tr["age_band"][u], tr["device"][u]
+    p_type = T.coupon_type_probabilities(world, acq, pages, cart, band, device)
+    p_thr = coupon_threshold_probabilities(world, acq, pages, band, device)
+    s = world.config.coupons.value_log_sigma
+    value = (np.exp(T.coupon_value_observable(world, acq, pages, tr["market"][u]) + 0.5 * s * s)
+             * _value_factor_given_first_session(world)[pages, cart.astype(int)])
+    net, cost = np.zeros((len(u), len(levels))), np.zeros((len(u), len(levels)))
+    for t in range(p_type.shape[1]):
+        ty = np.full(len(u), t)
+        for j in range(p_thr.shape[1]):
+            thr = np.full(len(u), levels[1 + j])
+            weight = p_type[:, t] * p_thr[:, j]
+            p0 = truth.coupon_convert_probability(world, ty, thr, 0.0)
+            for k, level in enumerate(levels):
+                pk = truth.coupon_convert_probability(world, ty, thr, level)
+                net[:, k] += weight * ((pk - p0) * value - pk * level)
+                cost[:, k] += weight * pk * level
+    return {"net": net, "cost": cost}
 
 
 def effect_rows(world: World, batch: pd.DataFrame) -> pd.DataFrame:
@@ -130,44 +188,20 @@ def effect_rows(world: World, batch: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- how learnable is the effect?
 def explained_effect_share(world: World, users: int = 400_000) -> dict[float, dict[str, float]]:
-    """Per coupon level: the share of the variance of the true net effect (incremental expected value −
-    expected cost) that the signup observables explain, Var(E[τ|X]) / Var(τ) — the learnable ceiling.
-
-    Computed exactly rather than by a model: type, threshold and the observable part of the value are
-    functions of X = (acquisition channel, pages, add-to-cart, device, age band, market), so
-    E[τ|X] = Σ_type,threshold P(type|X) P(threshold|X) Δp(type, threshold) · E[value | X]; the
-    remaining noise (the type and threshold draws, the purchase latent in value) is what no model sees.
-    E[value | X] is the mean over customers in the X cell (value's latent part correlates with
-    add-to-cart), so ``users`` sets the precision.
-    """
+    """Per coupon level: the share of the variance of the true net effect τ (incremental expected
+    value − expected cost) that the signup observables explain, Var(E[τ|X]) / Var(τ) — the learnable
+    ceiling. E[τ|X] is exact (``effects_given_observables``); ``users`` sets only the sample."""
     tr = user_traits(world, np.arange(users, dtype=np.int64))
-    c = world.config.coupons
-    levels = np.asarray(c.levels)
-    pages = np.minimum(tr["first_session_pages"], 15)
-    x = (tr["acquisition_channel"], pages, tr["first_session_add_to_cart"].astype(int), tr["device"],
-         tr["age_band"], tr["market"])
-    from sendopt.world.traits import coupon_type_probabilities
-
-    p_type = coupon_type_probabilities(world, x[0], pages, tr["first_session_add_to_cart"], x[4], x[3])
-    p_thr = coupon_threshold_probabilities(world, x[0], pages, x[4], x[3])
+    u = np.arange(users)
+    levels = np.asarray(world.config.coupons.levels)
+    given_x = effects_given_observables(world, tr, u)["net"]
     value = truth.coupon_expected_value(world, tr["value_log_mu"])
-    cell = np.unique(np.stack(x, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
-    counts = np.bincount(cell)
-    value_given_x = (np.bincount(cell, weights=value) / counts)[cell]
+    p0 = truth.coupon_convert_probability(world, tr["coupon_type"], tr["coupon_threshold"], 0.0)
     out = {}
-    for level in levels[1:]:
-        dp_given_x = np.zeros(users)
-        for t in range(p_type.shape[1]):
-            for j in range(p_thr.shape[1]):
-                thr = np.full(users, levels[1 + j])
-                ty = np.full(users, t)
-                dp = (truth.coupon_convert_probability(world, ty, thr, level)
-                      - truth.coupon_convert_probability(world, ty, thr, 0.0))
-                pc = truth.coupon_convert_probability(world, ty, thr, level)
-                dp_given_x += p_type[:, t] * p_thr[:, j] * (dp * value_given_x - pc * level)
+    for k, level in enumerate(levels[1:], start=1):
         p = truth.coupon_convert_probability(world, tr["coupon_type"], tr["coupon_threshold"], level)
-        p0 = truth.coupon_convert_probability(world, tr["coupon_type"], tr["coupon_threshold"], 0.0)
         tau = (p - p0) * value - p * level
-        out[float(level)] = {"var_true": float(tau.var()), "var_explained": float(dp_given_x.var()),
-                             "share": float(dp_given_x.var() / tau.var()), "mean_effect": float(tau.mean())}
+        out[float(level)] = {"var_true": float(tau.var()), "var_explained": float(given_x[:, k].var()),
+                             "share": float(given_x[:, k].var() / tau.var()), "mean_effect": float(tau.mean()),
+                             "mean_given_x": float(given_x[:, k].mean())}
     return out

@@ -71,6 +71,10 @@ COUPON_EFFECTS = TableSpec(
             unit="currency"),
         col("net_effect", "double", "effect_value_90d − expected_cost: the net gain of the level vs none",
             unit="currency"),
+        col("net_effect_given_x", "double", "E[net_effect | signup observables]: the best a model of the "
+            "observables can know (type, threshold and the value's purchase latent integrated out)",
+            unit="currency"),
+        col("expected_cost_given_x", "double", "E[expected_cost | signup observables]", unit="currency"),
         col("population", "string", "trial | observational"),
     ),
     keys=("user_id", "coupon_level"),

@@ -19,6 +19,11 @@ DEVICES = ("ios", "android", "web")
 GENDERS = ("female", "male", "other")
 ACQUISITION_CHANNELS = ("organic", "paid_social", "search", "referral", "affiliate")
 AGE_BANDS = (25, 35, 50)  # band edges: <25, 25-34, 35-49, 50+
+# first session: pages = 1 + Poisson(PAGES_MEAN·exp(PAGES_ENGAGEMENT·z_eng + PAGES_OFFSET)); add-to-cart
+# logit = CART_LOGIT[0] + CART_LOGIT[1]·z_buy + CART_LOGIT[2]·(min(pages, PAGES_CAP) − 5)
+PAGES_MEAN, PAGES_ENGAGEMENT, PAGES_OFFSET, PAGES_CAP = 4.0, 0.3, -0.045, 15
+CART_LOGIT = (-1.2, 0.5, 0.1)
+VALUE_PURCHASE_LOADING = 0.4  # log 90-day value per unit of the purchase latent z_buy
 
 
 def age_band(age: np.ndarray) -> np.ndarray:
@@ -59,6 +64,16 @@ def coupon_threshold_probabilities(world: World, acq: np.ndarray, pages: np.ndar
     logits = theta[:, None] * (np.arange(n)[None, :] - (n - 1) / 2.0)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def coupon_value_observable(world: World, acq: np.ndarray, pages: np.ndarray, market: np.ndarray) -> np.ndarray:
+    """The part of a converter's log 90-day value that the signup observables fix (all but the
+    purchase latent): base, market spend shift, and s·(pages, referral, affiliate)."""
+    cc = world.config.coupons
+    ref = (acq == ACQUISITION_CHANNELS.index("referral")).astype(float)
+    aff = (acq == ACQUISITION_CHANNELS.index("affiliate")).astype(float)
+    return (cc.value_log_mu + world.markets.spend_shift[market]
+            + cc.observable_strength * (0.04 * (np.minimum(pages, PAGES_CAP) - 5) + 0.3 * ref - 0.2 * aff))
 
 
 def _draw_rows(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -106,16 +121,14 @@ def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
     # what the lake records at signup and in the first session (raw.signup_sessions)
     cc = cfg.coupons
     acq = rng.choice("user.acquisition", [cc.acquisition_shares[a] for a in ACQUISITION_CHANNELS], idx)
-    pages = 1 + rng.poisson("user.first_pages", 4.0 * np.exp(0.3 * z_eng - 0.045), idx)
-    cart = rng.uniform("user.first_cart", idx) < sigmoid(-1.2 + 0.5 * z_buy + 0.1 * (np.minimum(pages, 15) - 5))
+    pages = 1 + rng.poisson("user.first_pages", PAGES_MEAN * np.exp(PAGES_ENGAGEMENT * z_eng + PAGES_OFFSET), idx)
+    cart = rng.uniform("user.first_cart", idx) < sigmoid(
+        CART_LOGIT[0] + CART_LOGIT[1] * z_buy + CART_LOGIT[2] * (np.minimum(pages, PAGES_CAP) - 5))
     band = age_band(age)
     coupon_type = _draw_rows(rng.uniform("user.coupon_type", idx),
                              coupon_type_probabilities(world, acq, pages, cart, band, device))
     threshold_ix = _draw_rows(rng.uniform("user.coupon_threshold", idx),
                               coupon_threshold_probabilities(world, acq, pages, band, device))
-    ref = (acq == ACQUISITION_CHANNELS.index("referral")).astype(float)
-    aff = (acq == ACQUISITION_CHANNELS.index("affiliate")).astype(float)
-    value_obs = cc.observable_strength * (0.04 * (np.minimum(pages, 15) - 5) + 0.3 * ref - 0.2 * aff)
     return {
         "idx": idx,
         "market": market,
@@ -158,7 +171,7 @@ def user_traits(world: World, idx: np.ndarray) -> dict[str, np.ndarray]:
         "age_band": band,
         "coupon_type": coupon_type,
         "coupon_threshold": np.asarray(cfg.coupons.levels)[1 + threshold_ix],
-        "value_log_mu": cfg.coupons.value_log_mu + 0.4 * z_buy + mk.spend_shift[market] + value_obs,
+        "value_log_mu": coupon_value_observable(world, acq, pages, market) + VALUE_PURCHASE_LOADING * z_buy,
     }
 
 

@@ -220,3 +220,6 @@ def test_explained_effect_share_is_between_zero_and_one(world):
 
     shares = explained_effect_share(world, users=50_000)
     assert all(0.05 < s["share"] < 0.9 for s in shares.values())
+    for s in shares.values():  # E[E[τ|X]] = E[τ]: the observable expectation is unbiased (within 4 s.e.)
+        se = (s["var_true"] / 50_000) ** 0.5
+        assert abs(s["mean_given_x"] - s["mean_effect"]) < 4 * se, s

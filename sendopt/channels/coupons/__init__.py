@@ -16,5 +16,6 @@ CHANNEL = DecisionChannel(
         JobDef("evaluate-uplift", "sendopt.evaluation.jobs:run_evaluate_uplift",
                "Qini/AUUC/uplift@k with intervals, IPS/DR policy values vs baselines, Q(B); truth + oracle on worlds"),
     ),
+    demo={"models": ("import-trial", "train-uplift"), "decide": ("assign-coupons",), "evaluate": ("evaluate-uplift",)},
     pipelines={"coupons": ("import-trial", "train-uplift", "assign-coupons", "evaluate-uplift")},
 )

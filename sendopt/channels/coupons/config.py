@@ -36,6 +36,10 @@ class LearnerConfig(_Frozen):
     valid_share: float = Field(0.2, gt=0, lt=0.5, description="training rows kept for early stopping")
     max_train_rows: int | None = Field(500_000, ge=100)
     monotone: bool = Field(False, description="isotonic (non-decreasing) conversion across levels per customer")
+    value: Literal["per_arm", "per_converter"] = Field(
+        "per_converter", description="per_arm: each learner models every arm's value outcome (zeros of non-converters "
+        "included); per_converter: value_k = conv_k × V(x, k), one model V of the converters' value over all arms "
+        "with the arm as a feature, so the learners estimate conversion effects only (docs/uplift.md)")
     seed: int = 42
 
 

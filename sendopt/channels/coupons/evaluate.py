@@ -199,8 +199,9 @@ def write_and_print(ctx, ev: Evaluation, truth: dict[str, dict[str, float]] | No
     rows = []
     for name, m in ev.policies.items():
         rows.append(("policy", name, {**m, **((truth or {}).get(name, {}))}))
-    if truth and "oracle" in truth:
-        rows.append(("policy", "oracle", truth["oracle"]))
+    oracles = [n for n in ("observable_oracle", "oracle") if truth and n in truth]
+    for name in oracles:
+        rows.append(("policy", name, truth[name]))
     for name, m in ev.qini.items():
         rows.append(("qini", name, {k: v for k, v in m.items() if not k.startswith("_")}))
     for p in ev.curve:
@@ -214,8 +215,9 @@ def write_and_print(ctx, ev: Evaluation, truth: dict[str, dict[str, float]] | No
     lines = [f"coupon policies on {ev.rows} held-out randomized customers of trial {cfg.trial!r}, budget "
              f"{ev.budget_per_customer:.3f}/customer (champion {ev.champion}); net value per customer",
              f"{'policy':22} {'DR value (95% CI)':>26} {'IPS':>9} {'spend':>8}" + (
-                 f" {'true net':>9} {'true gain':>9} {'of oracle':>9} {'true spend':>10}" if truth else "")]
-    names = list(ev.policies) + (["oracle"] if truth and "oracle" in truth else [])
+                 f" {'true net':>9} {'true gain':>9} {'of obs. oracle':>14} {'of oracle':>9} {'true spend':>10}"
+                 if truth else "")]
+    names = list(ev.policies) + oracles
     for name in names:
         m = ev.policies.get(name, {})
         t = (truth or {}).get(name, {})
@@ -226,6 +228,7 @@ def write_and_print(ctx, ev: Evaluation, truth: dict[str, dict[str, float]] | No
             line = f"{name:22} {'':>26} {'':>9} {'':>8}"
         if truth:
             line += (f" {t.get('true_net', float('nan')):9.3f} {t.get('true_gain', float('nan')):9.3f} "
+                     f"{t.get('share_of_observable_oracle_gain', float('nan')):14.0%} "
                      f"{t.get('share_of_oracle_gain', float('nan')):9.0%} {t.get('true_spend', float('nan')):10.3f}")
         lines.append(line)
     lines.append(f"{'qini (net, level vs control)':34} {'area (95% CI)':>28} {'Qini coef (conv)':>18} "
@@ -240,7 +243,9 @@ def write_and_print(ctx, ev: Evaluation, truth: dict[str, dict[str, float]] | No
         lines.append(f"{name:34} {ci:>28} {coef if coef is not None else float('nan'):18.4f} "
                      f"{m.get('uplift_at_k_net', float('nan')):9.3f}")
         if truth and f"true_qini/{name}" in truth:
-            lines[-1] += f"  {truth[f'true_qini/{name}']['share']:.0%} of the true ranking's"
+            tq = truth[f"true_qini/{name}"]
+            lines[-1] += (f"  {tq['share_of_observable']:.0%} of the observable ranking's, "
+                          f"{tq['share']:.0%} of the true ranking's")
     text = "\n".join(lines)
     ctx.log.info("stage=evaluate-uplift\n%s", text)
     print(text)

@@ -20,6 +20,12 @@ model, refuses with :class:`OverlapError` when too many customers have a level w
 below ``overlap_min``, and otherwise weights stage-1 fits by 1/e_A (IPW) and uses e_A in DR.
 ``monotone`` makes conversion non-decreasing in the level per customer (isotonic regression of
 the K+1 predictions, max–min formula, in Spark columns).
+
+``value = per_converter`` replaces the value outcome of every learner by a hurdle model:
+value_k = conv_k · V(x, k), V one regression of the value of converted customers of every arm with
+the arm as a feature. The value of a converter is then estimated from all arms' converters at
+once, and a level's incremental value comes from its conversion effect — far less variance than the
+difference of two per-arm regressions of a heavy-tailed outcome that is mostly zeros.
 """
 from __future__ import annotations
 
@@ -127,12 +133,15 @@ def predict(df: DataFrame, model: UpliftModel) -> DataFrame:
     if model.monotone:
         conv = isotonic(conv)
     out = out.select("*", *[c.alias(f"conv_{k}") for k, c in enumerate(conv)])
-    out = out.select("*", *[F.col(f"_value_{k}").alias(f"value_{k}") for k in range(k1)],
+    per_converter = f"_{CONVERTER_VALUE}_0" in model.outputs
+    value = [F.col(f"conv_{k}") * F.greatest(F.col(f"_{CONVERTER_VALUE}_{k}"), F.lit(0.0)) if per_converter
+             else F.col(f"_value_{k}") for k in range(k1)]
+    out = out.select("*", *[v.alias(f"value_{k}") for k, v in enumerate(value)],
                      *[(F.col(f"conv_{k}") * F.lit(float(model.faces[k]))).alias(f"cost_{k}") for k in range(k1)])
     out = out.select("*", *[(F.col(f"value_{k}") - F.col(f"cost_{k}")).alias(f"net_{k}") for k in range(k1)])
     out = out.select("*", *[(F.col(f"value_{k}") - F.col("value_0")).alias(f"inc_value_{k}") for k in range(k1)],
                      *[(F.col(f"net_{k}") - F.col("net_0")).alias(f"tau_{k}") for k in range(k1)])
-    return out.drop(*[c for c in out.columns if c.startswith("_conv_") or c.startswith("_value_")])
+    return out.drop(*[c for c in out.columns if c.startswith(("_conv_", "_value_", f"_{CONVERTER_VALUE}_"))])
 
 
 # ---------------------------------------------------------------- fitting
@@ -163,17 +172,32 @@ class Fitter:
         self.boosters[key] = result.model_str
         return key
 
+    @property
+    def outcomes(self) -> tuple[tuple[str, str, str], ...]:
+        """The outcomes every learner models: conversion, and value unless a converter-value model pools it."""
+        return OUTCOMES[:1] if self.cfg.value == "per_converter" else OUTCOMES
+
     def model(self, kind: str, keys: set[str], outputs, levels, faces, meta=None) -> UpliftModel:
         return UpliftModel(kind, list(self.features), list(levels), list(faces),
                            {k: self.boosters[k] for k in sorted(keys)}, outputs, self.cfg.monotone, meta or {})
 
 
 OUTCOMES = (("conv", "converted", "classification"), ("value", "value", "regression"))
+CONVERTER_VALUE = "vconv"
+
+
+def with_converter_value(fit: Fitter, df: DataFrame, model: UpliftModel, weight: str | None) -> UpliftModel:
+    """``model`` plus V(x, k): one regression of converted customers' value over every arm (the arm a feature)."""
+    key = fit.fit(CONVERTER_VALUE, df.where(F.col("converted") == 1), "value", "regression",
+                  features=[*fit.features, ARM], weight=weight, categorical=[ARM])
+    model.outputs.update({f"_{CONVERTER_VALUE}_{k}": [(1.0, key, k)] for k in range(model.arms)})
+    model.boosters[key] = fit.boosters[key]
+    return model
 
 
 def _t_models(fit: Fitter, df: DataFrame, arms: int, prefix: str, weight: str | None) -> dict:
     outputs = {}
-    for short, label, task in OUTCOMES:
+    for short, label, task in fit.outcomes:
         for k in range(arms):
             key = fit.fit(f"{prefix}_{short}_{k}", df.where(F.col(ARM) == k), label, task, weight=weight)
             outputs[f"_{short}_{k}"] = [(1.0, key, None)]
@@ -192,7 +216,7 @@ def fit_t(fit: Fitter, df: DataFrame, arms: int, levels, faces, weight=None) -> 
 def fit_s(fit: Fitter, df: DataFrame, arms: int, levels, faces, weight=None) -> UpliftModel:
     feats = [*fit.features, ARM]
     outputs = {}
-    for short, label, task in OUTCOMES:
+    for short, label, task in fit.outcomes:
         key = fit.fit(f"s_{short}", df, label, task, features=feats, weight=weight, categorical=[ARM])
         for k in range(arms):
             outputs[f"_{short}_{k}"] = [(1.0, key, k)]
@@ -204,15 +228,15 @@ def _stage1(fit: Fitter, df: DataFrame, base: UpliftModel) -> DataFrame:
     """``df`` with the stage-1 predictions mu_<outcome>_<k> of a T model (raw, unclipped)."""
     scored = score_outputs(df, base)
     return scored.select(*df.columns, *[F.col(f"_{s}_{k}").alias(f"mu_{s}_{k}")
-                                        for s, _, _ in OUTCOMES for k in range(base.arms)])
+                                        for s, _, _ in fit.outcomes for k in range(base.arms)])
 
 
 def fit_x(fit: Fitter, df: DataFrame, arms: int, levels, faces, counts: dict[int, int], weight=None) -> UpliftModel:
     t_out = _t_models(fit, df, arms, "t", weight)
     base = fit.model("t", _keys(t_out), t_out, levels, faces)
     staged = _stage1(fit, df, base).cache()
-    outputs = {f"_{s}_0": t_out[f"_{s}_0"] for s, _, _ in OUTCOMES}
-    for short, label, _task in OUTCOMES:
+    outputs = {f"_{s}_0": t_out[f"_{s}_0"] for s, _, _ in fit.outcomes}
+    for short, label, _task in fit.outcomes:
         y = F.col(label).cast("double")
         for k in range(1, arms):
             d1 = staged.where(F.col(ARM) == k).withColumn("_d", y - F.col(f"mu_{short}_0"))
@@ -238,9 +262,9 @@ def fit_dr(fit: Fitter, df: DataFrame, arms: int, levels, faces, weight=None) ->
         part = _stage1(fit, score_rows, base)
         staged = part if staged is None else staged.unionByName(part)
     staged = staged.cache()
-    outputs = {f"_{s}_0": [(0.5, k, a) for t in bases for _, k, a in t[f"_{s}_0"]] for s, _, _ in OUTCOMES}
+    outputs = {f"_{s}_0": [(0.5, k, a) for t in bases for _, k, a in t[f"_{s}_0"]] for s, _, _ in fit.outcomes}
     e = F.col("propensity").cast("double")
-    for short, label, _task in OUTCOMES:
+    for short, label, _task in fit.outcomes:
         y = F.col(label).cast("double")
         mu0 = F.col(f"mu_{short}_0")
         for k in range(1, arms):
@@ -314,6 +338,8 @@ def fit_learners(spark: SparkSession, train_df: DataFrame, features: list[str], 
             models[kind] = fit_x(fit, df, arms, levels, faces, counts, weight)
         else:
             models[kind] = FITTERS[kind](fit, df, arms, levels, faces, weight)
+        if cfg.value == "per_converter":
+            models[kind] = with_converter_value(fit, df, models[kind], weight)
         models[kind].meta.update(seconds=time.perf_counter() - t0, train_rows=int(sum(counts.values())),
                                  randomized=randomized)
     df.unpersist()

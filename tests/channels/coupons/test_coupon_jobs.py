@@ -76,7 +76,7 @@ def test_world_pipeline_from_the_cli(coupon_world, capsys):
     assert "oracle" in printed and "uniform_0" in printed and "predictive" in printed
     ev = lake.read("analytics.coupon_evaluation")
     names = {r["name"]: r["metrics"] for r in ev.where("kind = 'policy'").collect()}
-    assert {"learned_t", "learned_x", "random", "predictive", "oracle", "uniform_0", "uniform_20"} <= set(names)
+    assert {"learned_t", "learned_x", "random", "predictive", "oracle", "observable_oracle", "uniform_0", "uniform_20"} <= set(names)
     oracle = names["oracle"]
     assert oracle["true_gain"] >= max(m["true_gain"] for n, m in names.items() if n != "oracle") - 1e-9
     assert ev.where("kind = 'qini'").count() >= 2 * 3 and ev.where("kind = 'budget_curve'").count() > 5
