@@ -137,10 +137,13 @@ def _single_process(train_df, hold, truth_cols, arms: int, args) -> None:
                        ("causalml X (LGBM)", lambda: BaseXClassifier(outcome_learner=LGBMClassifier(**lgbm),
                                                                     effect_learner=LGBMRegressor(**lgbm)))):
         learner = make()
-        t0 = time.perf_counter()
-        learner.fit(x, w, y, p=None if "T" in name else {k: np.full(len(x), 1.0 / arms) for k in range(1, arms)})
+        xh = hold_pdf[FEATURES].to_numpy()
+        is_x = name.startswith("causalml X")
+        t0 = time.perf_counter()  # the trial is randomized: X gets the known propensities, not a fitted model
+        learner.fit(x, treatment=w, y=y, p={k: np.full(len(x), 1.0 / arms) for k in range(1, arms)} if is_x else None)
         fit_s = time.perf_counter() - t0
-        tau = learner.predict(hold_pdf[FEATURES].to_numpy(), verbose=False)
+        tau = learner.predict(xh, p={k: np.full(len(xh), 1.0 / arms) for k in range(1, arms)} if is_x else None,
+                              verbose=False)
         err = [float(np.mean(np.abs(tau[:, k - 1] - hold_pdf[f"t{k}"].to_numpy()))) for k in range(1, arms)]
         print(f"{name + ', conversion only':36} {fit_s:8.1f}   mean |error| per level: "
               + ", ".join(f"{e:.4f}" for e in err))
