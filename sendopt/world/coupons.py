@@ -22,7 +22,7 @@ import pandas as pd
 from sendopt.world import traits as T
 from sendopt.world import truth
 from sendopt.world.model import World
-from sendopt.world.traits import ACQUISITION_CHANNELS, coupon_threshold_probabilities, user_traits
+from sendopt.world.traits import ACQUISITION_CHANNELS, user_traits
 
 COUPONS_SCHEMA = ("idx long, day int, level double, prob double, converted boolean, converted_day int, "
                   "value double, cost double")
@@ -158,9 +158,8 @@ def effects_given_observables(world: World, tr, u: np.ndarray) -> dict[str, np.n
     acq, pages = tr["acquisition_channel"][u], np.minimum(tr["first_session_pages"][u], T.PAGES_CAP)
     cart, band, device = tr["first_session_add_to_cart"][u], tr["age_band"][u], tr["device"][u]
     p_type = T.coupon_type_probabilities(world, acq, pages, cart, band, device)
-    p_thr = coupon_threshold_probabilities(world, acq, pages, band, device)
-    s = world.config.coupons.value_log_sigma
-    value = (np.exp(T.coupon_value_observable(world, acq, pages, tr["market"][u]) + 0.5 * s * s)
+    p_thr = T.coupon_threshold_probabilities(world, acq, pages, band, device)
+    value = (truth.coupon_expected_value(world, T.coupon_value_observable(world, acq, pages, tr["market"][u]))
              * _value_factor_given_first_session(world)[pages, cart.astype(int)])
     net, cost = np.zeros((len(u), len(levels))), np.zeros((len(u), len(levels)))
     for t in range(p_type.shape[1]):
