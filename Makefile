@@ -52,8 +52,11 @@ jars: $(JARS_STAMP)
 lint: venv
 	$(VENV)/bin/ruff check sendopt jobs tests benchmarks
 
+# Two pytest-xdist workers (two Spark sessions) keep both cores busy; tests/conftest.py groups the tests
+# that share a world onto one worker. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 unit: venv jars check-java
-	$(SPARK_ENV) $(VENV)/bin/pytest -q --durations=15 tests
+	$(SPARK_ENV) $(VENV)/bin/pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadgroup tests
 
 test: lint unit
 
