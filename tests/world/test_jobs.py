@@ -96,3 +96,62 @@ def test_simulation_plays_the_decided_email_frequency(tiny, spark):
         assert policies <= {"decision"}
     assert sends[0] == 0
     assert sends[7] > 300
+
+
+def test_simulate_outcomes_plays_published_promos_idempotently(tiny, spark):
+    """Published promo assignments (a hand-made decisions.promo_assignments of the promo contract's shape) are
+    played on their dates: offers and the holdout logged on the start date, redemptions paid at the price in the
+    card log, the plan's campaign row merged once; re-running a date changes nothing."""
+    import logging
+
+    from sendopt.catalog import catalog_for
+    from sendopt.lake import Catalog, Lake, TableSpec, col
+    from sendopt.runner import JobContext
+    from sendopt.world.jobs import run_simulate_outcomes
+    from sendopt.world.simulate import PROMO_DECISIONS
+
+    _, config = tiny
+    catalog = Catalog([*catalog_for(config)])  # a copy: the shared catalog stays as declared
+    if PROMO_DECISIONS not in catalog:  # until the promo channel's own declaration is merged
+        types = {"merchant_id": "long", "discount_pct": "double", "voucher_value": "double", "min_spend": "double",
+                 "start_date": "date", "end_date": "date", "holdout": "boolean", "offer_probability": "double"}
+        names = ("request_id", "user_id", "merchant_id", "design_id", "discount_pct", "voucher_value", "min_spend",
+                 "start_date", "end_date", "holdout", "offer_probability")
+        catalog.register(TableSpec("decisions", "promo_assignments", tuple(col(n, types.get(n, "string"), n)
+                                                                             for n in names)))
+    lake = Lake(spark, config, catalog, run_id="t", job="simulate-outcomes")
+    world = world_from(config)
+    start = dt.date(2026, 1, 22)
+    tx = lake.read("raw.card_transactions")
+    merchant = tx.groupBy("merchant_id").count().orderBy(F.desc("count"), "merchant_id").first()["merchant_id"]
+    region = world.region_names[world.merchant_region[merchant]]
+    spec = catalog.get(PROMO_DECISIONS)
+    given = {"request_id": F.lit("r1"), "merchant_id": F.lit(merchant), "design_id": F.lit("d30v10"),
+             "discount_pct": F.lit(30.0), "voucher_value": F.lit(10.0), "min_spend": F.lit(0.0),
+             "start_date": F.lit(start), "end_date": F.lit(start + dt.timedelta(days=2)),
+             "holdout": F.xxhash64("user_id") % 2 == 0, "offer_probability": F.lit(0.5)}
+    plans = lake.read("raw.customers").where(F.col("region") == region).select(*[
+        (given[c.name] if c.name in given else F.col(c.name) if c.name == "user_id" else F.lit(None))
+        .cast(spec.schema[c.name].dataType).alias(c.name) for c in spec.columns])
+    lake.write(plans, PROMO_DECISIONS, mode="overwrite")
+    ctx = lambda d: JobContext(job="simulate-outcomes", spark=spark, config=config, lake=lake, run_id="t",  # noqa: E731
+                               run_date=d, log=logging.getLogger("test"), loader=None)
+    counts = []
+    for d in (start, start, start + dt.timedelta(days=1)):
+        run_simulate_outcomes(ctx(d))
+        counts.append({t: lake.read(t).where(F.col("event_date") == d).count()
+                       for t in ("raw.card_transactions", "raw.promo_offers", "raw.promo_redemptions")})
+    assert counts[0] == counts[1]
+    offers = lake.read("raw.promo_offers").where(F.col("event_date") == start)
+    n_plan, n_holdout = plans.count(), plans.where("holdout").count()
+    assert offers.count() == n_plan and offers.where(~F.col("offered")).count() == n_holdout > 0
+    assert counts[2]["raw.promo_offers"] == 0  # logged on the start date only
+    red = lake.read("raw.promo_redemptions").where(F.col("event_date").between(start, start + dt.timedelta(days=1)))
+    assert red.count() > 0
+    assert red.join(plans.where("holdout"), "user_id").count() == 0
+    paid = red.join(lake.read("raw.card_transactions").select("txn_id", "amount"), "txn_id")
+    assert paid.where(F.abs(F.col("amount") - F.col("basket_amount") + F.col("discount_amount")) > 0.011).count() == 0
+    assert paid.count() == red.count()
+    campaign = lake.read("raw.promo_campaigns").where(F.col("source") == "plan").collect()
+    assert len(campaign) == 1 and campaign[0]["request_id"] == "r1" and campaign[0]["discount_pct"] == 30
+    assert {r[0] for r in red.select("campaign_id").distinct().collect()} == {campaign[0]["campaign_id"]}
