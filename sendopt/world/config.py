@@ -315,6 +315,9 @@ class WorldConfig(Strict):
             raise ValueError("coupons.type_shares must sum to 1")
         if abs(sum(self.coupons.acquisition_shares.values()) - 1.0) > 1e-6:
             raise ValueError("coupons.acquisition_shares must sum to 1")
+        unknown = set(self.promos.sensitivity_region_shift) - set(self.regions)
+        if unknown:
+            raise ValueError(f"world.promos.sensitivity_region_shift: {sorted(unknown)} not in world.regions")
         if self.push.hours[0] > self.push.hours[1]:
             raise ValueError("push.hours must be (first, last)")
         bad = {m: c for m, c in self.push.mcc_categories.items() if m not in known or c not in self.categories}

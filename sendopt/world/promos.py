@@ -171,11 +171,13 @@ def _campaigns_overlapping(world: World, first_day: int, horizon: int, starting:
     return cp["campaign"][keep]
 
 
-def batch_offers(world: World, batch: pd.DataFrame, first_day: int, horizon: int, starting: bool = False):
+def batch_offers(world: World, batch: pd.DataFrame, first_day: int, horizon: int, starting: bool = False,
+                 tr=None, pay=None):
     """(traits, offers) of a batch's users: historical campaigns and plan offers active in [first_day,
-    horizon) (``starting``: only those starting in it, for the offer log)."""
+    horizon) (``starting``: only those starting in it, for the offer log). ``tr`` / ``pay`` may pass the
+    users' traits and their payments from day 0 when the caller has them."""
     idx = batch["idx"].to_numpy(np.int64)
-    tr = user_traits(world, idx)
+    tr = user_traits(world, idx) if tr is None else tr
     campaigns = _campaigns_overlapping(world, first_day, horizon, starting)
     has_plan = "promo_key" in batch.columns and any(v is not None and len(v) for v in batch["promo_key"])
     if not len(campaigns) and not has_plan:
@@ -183,7 +185,9 @@ def batch_offers(world: World, batch: pd.DataFrame, first_day: int, horizon: int
     starts = [campaign_params(world, campaigns)["start_day"].max() if len(campaigns) else 0]
     if has_plan:
         starts.append(max(int(np.max(v)) for v in batch["promo_start"] if v is not None and len(v)))
-    pay = payments(world, idx, 0, max(int(max(starts)), 1), tr=tr)
+    last = max(int(max(starts)), 1)
+    if pay is None or first_day > 0 or horizon < last:
+        pay = payments(world, idx, 0, last, tr=tr)
     offers = _concat([history_offers(world, tr, pay, campaigns), plan_offers(world, tr, batch, pay)])
     if starting:
         keep = (offers["start"] >= first_day) & (offers["start"] < horizon)
@@ -218,11 +222,14 @@ class _Rates:
 
 def mcc_payments(world: World, rates: _Rates, rows, mcc, a, b) -> np.ndarray:
     """Q: expected payments of user rows at MCC ``mcc`` on days a..b (background and planted follow-ups)."""
+    rows, mcc, a, b = np.broadcast_arrays(rows, mcc, a, b)
     q = world.mcc_weights[mcc] * rates.window(rows, a, b)
     for p in range(len(world.pair_src)):
-        per_lag = world.pair_strength[p] * world.mcc_weights[world.pair_src[p]] / world.pair_window[p]
-        follow = sum(rates.window(rows, a - lag, b - lag) for lag in range(1, int(world.pair_window[p]) + 1))
-        q = q + np.where(mcc == world.pair_dst[p], per_lag * follow, 0.0)
+        m = mcc == world.pair_dst[p]
+        if m.any():
+            per_lag = world.pair_strength[p] * world.mcc_weights[world.pair_src[p]] / world.pair_window[p]
+            q[m] += per_lag * sum(rates.window(rows[m], a[m] - lag, b[m] - lag)
+                                  for lag in range(1, int(world.pair_window[p]) + 1))
     return q
 
 
@@ -356,8 +363,10 @@ def apply_promos(world: World, tr, pay: dict, offers: dict, first_day: int, hori
 
 
 def _played(world: World, batch: pd.DataFrame, first_day: int, horizon: int):
-    tr, offers = batch_offers(world, batch, first_day, horizon)
-    pay = payments(world, batch["idx"].to_numpy(np.int64), first_day, horizon, tr=tr)
+    idx = batch["idx"].to_numpy(np.int64)
+    tr = user_traits(world, idx)
+    pay = payments(world, idx, first_day, horizon, tr=tr)
+    tr, offers = batch_offers(world, batch, first_day, horizon, tr=tr, pay=pay)
     return apply_promos(world, tr, pay, offers, first_day, horizon)
 
 
