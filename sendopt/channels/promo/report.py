@@ -248,8 +248,8 @@ def run_promo_report(ctx) -> None:
     run = {"run_id": F.lit(ctx.run_id), "config_hash": F.lit(ctx.config.config_hash)}
     where = {"request_id": requests}
     for spec, df in ((PROMO_REPORTS, cells), (PROMO_RETRAIN_TRIGGERS, triggers)):
-        df = df.select(*[run[c.name] if c.name in run else F.col(c.name) for c in spec.columns])
-        lake.write(df.select(*[F.col(c.name).cast(spec.schema[c.name].dataType) for c in spec.columns]), spec,
-                   mode="replace", where=where)
+        out = df.select(*[run.get(c.name, F.col(c.name)).cast(spec.schema[c.name].dataType).alias(c.name)
+                          for c in spec.columns])
+        lake.write(out, spec, mode="replace", where=where)
     fired = triggers.where("triggered").count()
     ctx.summary["message"] = f"{len(requests)} campaign(s) reported, {fired} retrain trigger(s)"
