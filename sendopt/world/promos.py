@@ -187,7 +187,12 @@ def batch_offers(world: World, batch: pd.DataFrame, first_day: int, horizon: int
         starts.append(max(int(np.max(v)) for v in batch["promo_start"] if v is not None and len(v)))
     last = max(int(max(starts)), 1)
     if pay is None or first_day > 0 or horizon < last:
-        pay = payments(world, idx, 0, last, tr=tr)
+        if len(campaigns):
+            pay = payments(world, idx, 0, last, tr=tr)
+        else:  # plans only: the history of the customers who have one
+            has = np.array([v is not None and len(v) > 0 for v in batch["promo_key"]])
+            sub = {k: v[has] for k, v in tr.items()}
+            pay = payments(world, idx[has], 0, last, tr=sub)
     offers = _concat([history_offers(world, tr, pay, campaigns), plan_offers(world, tr, batch, pay)])
     if starting:
         keep = (offers["start"] >= first_day) & (offers["start"] < horizon)
