@@ -127,10 +127,12 @@ def history_offers(world: World, tr, pay, campaigns: np.ndarray) -> dict[str, np
     n, c = len(tr["idx"]), len(campaigns)
     rows = np.repeat(np.arange(n), c)
     ci = np.tile(np.arange(c), n)
+    known = ((tr["region"][rows] == cp["region"][ci]) & (tr["signup_day"][rows] < cp["start_day"][ci])
+             & tr["card_holder"][rows])
+    rows, ci = rows[known], ci[known]
     seg = segments_at(world, tr, pay, rows, cp["merchant_id"][ci], cp["start_day"][ci])
     target = cp["target_segment"][ci]  # 0 = all, else 1 + segment index
-    eligible = ((tr["region"][rows] == cp["region"][ci]) & (tr["signup_day"][rows] < cp["start_day"][ci])
-                & tr["card_holder"][rows] & ((target == 0) | (target - 1 == seg)))
+    eligible = (target == 0) | (target - 1 == seg)
     rows, ci, seg = rows[eligible], ci[eligible], seg[eligible]
     key = cp["campaign"][ci]
     prob = cp["offer_probability"][ci]
