@@ -96,3 +96,75 @@ def test_simulation_plays_the_decided_email_frequency(tiny, spark):
         assert policies <= {"decision"}
     assert sends[0] == 0
     assert sends[7] > 300
+
+
+def test_simulate_outcomes_plays_published_promos_idempotently(tiny, spark):
+    """Published promo assignments (a hand-made decisions.promo_assignments of the promo contract's shape) are
+    played on their dates: offers and the holdout logged on the start date, redemptions paid at the price in the
+    card log, the plan's campaign row merged once; re-running a date changes nothing."""
+    import logging
+
+    from sendopt.catalog import catalog_for
+    from sendopt.channels.promo import report
+    from sendopt.lake import Catalog, Lake, TableSpec, col
+    from sendopt.runner import JobContext
+    from sendopt.world.jobs import run_simulate_outcomes
+    from sendopt.world.simulate import PROMO_DECISIONS
+
+    _, config = tiny
+    report_tables = [t.full_name for t in report.TABLES]
+    # the promo contract's shape with the optional holdout (the channel's own declaration may lack it)
+    types = {"merchant_id": "long", "discount_pct": "double", "voucher_value": "double", "min_spend": "double",
+             "start_date": "date", "end_date": "date", "holdout": "boolean", "offer_probability": "double",
+             "p_redeem": "double", "predicted_incremental_orders": "double", "predicted_cost": "double"}
+    names = ("request_id", "user_id", "merchant_id", "segment", "design_id", "discount_pct", "voucher_value",
+             "min_spend", "start_date", "end_date", "holdout", "offer_probability", "p_redeem",
+             "predicted_incremental_orders", "predicted_cost", "model_version")
+    catalog = Catalog([*(s for s in catalog_for(config) if s.full_name not in (PROMO_DECISIONS, *report_tables)),
+                       TableSpec("decisions", "promo_assignments",
+                                 tuple(col(n, types.get(n, "string"), n) for n in names)), *report.TABLES])
+    lake = Lake(spark, config, catalog, run_id="t", job="simulate-outcomes")
+    world = world_from(config)
+    start = dt.date(2026, 1, 22)
+    tx = lake.read("raw.card_transactions")
+    merchant = (tx.where(F.col("mcc") == "5411").groupBy("merchant_id").count()  # a busy grocery
+                .orderBy(F.desc("count"), "merchant_id").first()["merchant_id"])
+    region = world.region_names[world.merchant_region[merchant]]
+    spec = catalog.get(PROMO_DECISIONS)
+    given = {"request_id": F.lit("r1"), "merchant_id": F.lit(merchant), "design_id": F.lit("d30v10"),
+             "discount_pct": F.lit(30.0), "voucher_value": F.lit(10.0), "min_spend": F.lit(0.0),
+             "start_date": F.lit(start), "end_date": F.lit(start), "segment": F.lit("new"),
+             "holdout": F.xxhash64("user_id") % 4 == 0, "offer_probability": F.lit(0.5), "p_redeem": F.lit(0.1),
+             "predicted_incremental_orders": F.lit(0.05), "predicted_cost": F.lit(1.0), "model_version": F.lit("v1")}
+    plans = lake.read("raw.customers").where(F.col("region") == region).select(*[
+        (given[c.name] if c.name in given else F.col(c.name) if c.name == "user_id" else F.lit(None))
+        .cast(spec.schema[c.name].dataType).alias(c.name) for c in spec.columns])
+    lake.write(plans, PROMO_DECISIONS, mode="overwrite")
+    ctx = lambda d, job="simulate-outcomes": JobContext(job=job, spark=spark, config=config, lake=lake, run_id="t",  # noqa: E731
+                               run_date=d, log=logging.getLogger("test"), loader=None)
+    counts = []
+    for _ in range(2):
+        run_simulate_outcomes(ctx(start))
+        counts.append({t: lake.read(t).where(F.col("event_date") == start).count()
+                       for t in ("raw.card_transactions", "raw.promo_offers", "raw.promo_redemptions")})
+    assert counts[0] == counts[1]
+    offers = lake.read("raw.promo_offers").where(F.col("event_date") == start)
+    n_plan, n_holdout = plans.count(), plans.where("holdout").count()
+    assert offers.count() == n_plan and offers.where(~F.col("offered")).count() == n_holdout > 0
+    red = lake.read("raw.promo_redemptions").where(F.col("event_date") == start)
+    assert red.count() > 0
+    assert red.join(plans.where("holdout"), "user_id").count() == 0
+    paid = red.join(lake.read("raw.card_transactions").select("txn_id", "amount"), "txn_id")
+    assert paid.where(F.abs(F.col("amount") - F.col("basket_amount") + F.col("discount_amount")) > 0.011).count() == 0
+    assert paid.count() == red.count()
+    campaign = lake.read("raw.promo_campaigns").where(F.col("source") == "plan").collect()
+    assert len(campaign) == 1 and campaign[0]["request_id"] == "r1" and campaign[0]["discount_pct"] == 30
+    assert {r[0] for r in red.select("campaign_id").distinct().collect()} == {campaign[0]["campaign_id"]}
+
+    # after the window, promo-report compares the log with the plan's predictions
+    report.run_promo_report(ctx(start + dt.timedelta(days=1), "promo-report"))
+    cells = lake.read("monitoring.promo_reports").collect()
+    assert len(cells) == 1 and cells[0]["campaign_id"] == campaign[0]["campaign_id"]
+    assert (cells[0]["offered_customers"], cells[0]["control_customers"]) == (n_plan - n_holdout, n_holdout)
+    assert cells[0]["redemptions"] == red.count() and cells[0]["actual_incremental_orders"] is not None
+    assert [r["request_id"] for r in lake.read("monitoring.promo_retrain_triggers").collect()] == ["r1"]
