@@ -83,5 +83,7 @@ class PromoConfig(Strict):
     tuning: TuningConfig = TuningConfig()
     submit: dict[str, Any] | None = Field(None, description="the request submit-promo-request appends (the CLI's "
                                          "--request JSON|FILE sets it)")
+    request_id: str | None = Field(None, description="plan only this request (the web service's worker); "
+                                   "null: every pending one")
     replan: list[str] = Field(default_factory=list, description="request ids to plan again (their rows replaced)")
     publish: PublishConfig = PublishConfig()

@@ -97,7 +97,7 @@ def _list(value: Any) -> list:
 def _parse(payload: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
     """Typed values with defaults filled; type errors as field errors."""
     errors: list[FieldError] = []
-    unknown = sorted(set(payload) - set(FIELDS) - {"submitted_at", "status"})
+    unknown = sorted(set(payload) - set(FIELDS) - {"submitted_at", "status", "idempotency_key"})
     errors += [FieldError(k, f"unknown field (known: {', '.join(FIELDS)})") for k in unknown]
     out: dict[str, Any] = {}
     for name, (required, default) in FIELDS.items():
@@ -236,6 +236,8 @@ def normalize_request(payload: Mapping[str, Any], today: dt.date | None = None,
     row["request_id"] = row["request_id"] or new_request_id()
     row["submitted_at"] = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     row["status"] = "pending"
+    key = payload.get("idempotency_key")
+    row["idempotency_key"] = None if key in (None, "") else str(key)
     return {c: row[c] for c in PROMO_REQUESTS.column_names}
 
 

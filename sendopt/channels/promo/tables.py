@@ -34,6 +34,7 @@ PROMO_REQUESTS = TableSpec(
         col("submitted_at", "timestamp", "Submission time (UTC)", nullable=False),
         col("status", "string", "Status at submission: pending (later states: ops.promo_request_status)",
             nullable=False),
+        col("idempotency_key", "string", "Client's idempotency key (the web service dedupes on it); null when none"),
     ),
     keys=("request_id",),
 )
@@ -98,7 +99,8 @@ PROMO_PLANS = TableSpec(
     "their intervals, coverage and spend per segment and region (fairness). Re-planning replaces the slice.",
     columns=(
         col("request_id", "string", "Request (partition)", nullable=False),
-        col("kind", "string", "chosen | pareto | segment | region", nullable=False),
+        col("kind", "string", "chosen | pareto | segment | region | candidate (the designer's designs)",
+            nullable=False),
         col("plan_rank", "int", "1 = chosen; Pareto plans by predicted net value", nullable=False),
         col("name", "string", "Plan / segment / region name", nullable=False),
         col("designs", "map<string,string>", "Segment → design id (d<pct>_v<voucher>_m<min spend>, none)",
