@@ -231,17 +231,23 @@ STORES = TableSpec(
 PROMO_CAMPAIGNS = TableSpec(
     "raw",
     "promo_campaigns",
-    description="Merchant promo campaigns: discount, voucher, minimum spend, target segment, dates.",
+    description="Merchant promo campaigns: discount, voucher, minimum spend, target segment, dates and the share "
+    "of eligible customers offered it; historical campaigns and (source = plan) the designs of published plans.",
     columns=(
         col("campaign_id", "string", "Campaign id", nullable=False),
         col("merchant_id", "long", "Merchant running the campaign", nullable=False),
         _REGION,
         col("start_date", "date", "First day (inclusive)", nullable=False),
         col("end_date", "date", "Last day (inclusive)", nullable=False),
-        col("discount_pct", "int", "Percentage discount on the basket", unit="%"),
-        col("voucher_value", "double", "Fixed voucher amount", unit="currency"),
-        col("min_spend", "double", "Minimum basket to redeem", unit="currency"),
-        col("target_segment", "string", "all | new | active | churned (relative to the merchant)"),
+        col("discount_pct", "int", "Percentage discount on the basket (whole percent)", unit="%"),
+        col("voucher_value", "double", "Fixed voucher amount off the basket", unit="currency"),
+        col("min_spend", "double", "Minimum basket to redeem (0 = none)", unit="currency"),
+        col("target_segment", "string", "all | new | active | churned (relative to the merchant) | plan"),
+        col("offer_probability", "double", "Share of the eligible customers offered it (random)",
+            unit="probability"),
+        col("source", "string", "history | plan (played by simulate-outcomes from decisions.promo_assignments)"),
+        col("request_id", "string", "Campaign request of a plan (null for history)"),
+        col("design_id", "string", "Promo design of a plan (null for history)"),
     ),
     keys=("campaign_id",),
     checks=RawChecks(amounts=("voucher_value", "min_spend")),
@@ -250,27 +256,36 @@ PROMO_CAMPAIGNS = TableSpec(
 PROMO_OFFERS = TableSpec(
     "raw",
     "promo_offers",
-    description="Which users were offered which campaign (the exposure log; negatives for redemption models).",
+    description="Every ELIGIBLE customer of a campaign and whether they were offered it (at random with "
+    "offer_probability): the offered are the treated, the others the logged control group.",
     columns=(
-        col("campaign_id", "string", "Campaign offered", nullable=False),
+        col("campaign_id", "string", "Campaign", nullable=False),
         _USER,
-        col("offered_at", "timestamp", "When the offer was shown (UTC)", nullable=False),
-        _EVENT_DATE,
+        col("segment", "string", "new | active | churned for the merchant when the campaign started (card "
+            "payments there before start_date: none, within world.promos.active_days, older)"),
+        col("offered", "boolean", "Offered the promo (false: control)", nullable=False),
+        col("offer_probability", "double", "Probability of being offered (the logged propensity)",
+            unit="probability"),
+        col("offered_at", "timestamp", "When the offer was sent (UTC); null when not offered"),
+        col("event_date", "date", "The campaign's start date (partition column)", nullable=False),
     ),
     keys=("campaign_id", "user_id"),
     partition_by=("event_date",),
-    checks=RawChecks(event_time="offered_at", user_key="user_id"),
+    checks=RawChecks(user_key="user_id"),
 )
 
 PROMO_REDEMPTIONS = TableSpec(
     "raw",
     "promo_redemptions",
-    description="Redeemed promo offers with basket size and discount granted.",
+    description="Orders paid with a promo: basket before discount (topped up to the minimum spend where the "
+    "customer did so) and the discount; the card transaction txn_id carries the amount actually paid.",
     columns=(
         col("redemption_id", "string", "Unique redemption id", nullable=False),
         col("campaign_id", "string", "Campaign redeemed", nullable=False),
         _USER,
+        col("merchant_id", "long", "Merchant of the campaign", nullable=False),
         col("store_id", "long", "Store where it was redeemed"),
+        col("txn_id", "string", "The raw.card_transactions payment (amount = basket − discount)", nullable=False),
         col("redeemed_at", "timestamp", "Redemption time (UTC)", nullable=False),
         col("basket_amount", "double", "Basket value before discount", nullable=False, unit="currency"),
         col("discount_amount", "double", "Discount granted", nullable=False, unit="currency"),

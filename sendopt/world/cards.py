@@ -10,7 +10,6 @@ generated alone (``simulate-outcomes``) still gets its follow-ups.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from sendopt.world import truth
 from sendopt.world.merchants import store_location
@@ -19,20 +18,33 @@ from sendopt.world.traits import user_traits
 
 CARDS_SCHEMA = (
     "idx long, day int, src_day int, j int, pair int, sec double, merchant_id long, store_id long, mcc int, amount double, "
-    "lat double, lon double, market int"
+    "lat double, lon double, market int, promo long"
 )
+#: ``pair`` of a promo-induced (incremental) order; ``promo`` is then its campaign key, else -1.
+PROMO_PAIR = -2
 MAX_PER_DAY = 12
 
 
-def payments(world: World, idx: np.ndarray, first_day: int, horizon: int) -> dict[str, np.ndarray]:
-    """All payments of users ``idx`` on days [first_day, horizon) as arrays (``pair`` = -1 for background)."""
-    rng, cfg = world.rng, world.config
-    tr = user_traits(world, idx)
-    lead = int(world.pair_window.max()) if len(world.pair_window) else 0
-    days = np.arange(first_day - lead, horizon)
+def pair_lead(world: World) -> int:
+    """Days before a range whose payments can still trigger planted follow-ups inside it."""
+    return int(world.pair_window.max()) if len(world.pair_window) else 0
+
+
+def daily_rate(world: World, tr, days: np.ndarray) -> np.ndarray:
+    """Expected background payments per user (rows of ``tr``) and day: seasonal, fading with inactivity,
+    zero before signup and for customers without a card."""
     act = truth.activity(truth.NP, world, tr["decay_start"][:, None], days[None, :].astype(float))
     rate = tr["card_rate"][:, None] * np.sqrt(world.season(days))[None, :] * act ** 0.3
-    rate = np.where(tr["card_holder"][:, None] & (days[None, :] >= tr["signup_day"][:, None]), rate, 0.0)
+    return np.where(tr["card_holder"][:, None] & (days[None, :] >= tr["signup_day"][:, None]), rate, 0.0)
+
+
+def payments(world: World, idx: np.ndarray, first_day: int, horizon: int, tr=None) -> dict[str, np.ndarray]:
+    """All payments of users ``idx`` on days [first_day, horizon) as arrays (``pair`` = -1 for background);
+    ``tr`` may pass the users' traits when the caller has them."""
+    rng, cfg = world.rng, world.config
+    tr = user_traits(world, idx) if tr is None else tr
+    days = np.arange(first_day - pair_lead(world), horizon)
+    rate = daily_rate(world, tr, days)
     n = np.minimum(rng.poisson("card.count", rate, tr["idx"][:, None], days[None, :]), MAX_PER_DAY)
     u, d = np.nonzero(n)
     reps = n[u, d]
@@ -78,7 +90,3 @@ def payments(world: World, idx: np.ndarray, first_day: int, horizon: int) -> dic
         "store_id": store, "mcc": pmcc, "amount": np.round(amount, 2), "lat": lat, "lon": lon,
         "market": tr["market"][pu],
     }
-
-
-def card_rows(world: World, batch: pd.DataFrame, first_day: int, horizon: int) -> pd.DataFrame:
-    return pd.DataFrame(payments(world, batch["idx"].to_numpy(np.int64), first_day, horizon))

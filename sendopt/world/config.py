@@ -193,14 +193,44 @@ class PromoConfig(Strict):
     voucher_values: tuple[float, ...] = (0.0, 5.0, 10.0)
     min_spends: tuple[float, ...] = (0.0, 20.0, 40.0)
     segments: tuple[str, ...] = ("all", "new", "active", "churned")
-    offer_rate: float = Field(0.2, ge=0, le=1, description="share of a campaign's eligible users who get the offer")
+    offer_probabilities: tuple[float, ...] = Field(
+        (0.2, 0.3, 0.5), description="a campaign offers the promo to each eligible customer with one of these "
+        "probabilities (drawn per campaign, logged); the others are the control group")
     active_days: int = Field(30, ge=1, description="a user is 'active' for a merchant with a payment this recent")
-    redeem_logit: float = -2.5
-    segment_shift: dict[str, float] = Field(
-        default_factory=lambda: {"new": -0.6, "active": 0.9, "churned": -0.2}
-    )
-    discount_coef: float = Field(2.5, description="logit gain per unit of discount (fraction) × sensitivity")
-    min_spend_coef: float = Field(-0.02, description="logit change per currency unit of minimum spend")
+    near_share: float = Field(0.7, ge=0, le=1, description="an order whose basket is at least this share of the "
+                              "minimum spend can use the promo (topped up to it); further below it cannot")
+    max_strength: float = Field(1.0, gt=0, description="cap of the offer strength pct/100 + voucher/median basket")
+    redeem_logit: float = Field(-1.5, description="subsidy: logit that a usable order that would have happened "
+                                "anyway is paid with the promo, before sensitivity and strength")
+    redeem_sensitivity_coef: float = Field(2.0, description="subsidy logit per unit of sensitivity")
+    redeem_strength_coef: float = Field(4.0, description="subsidy logit per unit of offer strength")
+    lift_max: dict[str, float] = Field(
+        default_factory=lambda: {"new": 1.2, "active": 0.12, "churned": 0.8},
+        description="incremental orders per expected payment at the merchant's MCC, at full response and "
+        "sensitivity 1, per segment")
+    lift_midpoint: dict[str, float] = Field(
+        default_factory=lambda: {"new": 0.3, "active": 0.1, "churned": 0.15},
+        description="offer strength at half the segment's response (new customers need strong first-order "
+        "offers, churned a medium reactivation offer)")
+    lift_steepness: float = Field(12.0, gt=0, description="slope of the logistic response in the offer strength")
+    sensitivity_region_shift: dict[str, float] = Field(
+        default_factory=lambda: {"north": -0.4, "south": 0.4},
+        description="added to the logit of a customer's discount sensitivity by region (the cold-start prior)")
+    sensitivity_device_shift: dict[str, float] = Field(
+        default_factory=lambda: {"ios": -0.3, "android": 0.3, "web": 0.0},
+        description="added to the logit of a customer's discount sensitivity by device")
+
+    @model_validator(mode="after")
+    def _check(self) -> PromoConfig:
+        for name in ("lift_max", "lift_midpoint"):
+            if set(getattr(self, name)) != {"new", "active", "churned"}:
+                raise ValueError(f"world.promos.{name} needs exactly the segments new, active, churned")
+        if not self.offer_probabilities or not all(0 < p <= 1 for p in self.offer_probabilities):
+            raise ValueError("world.promos.offer_probabilities must be probabilities in (0, 1]")
+        bad = set(self.sensitivity_device_shift) - {"ios", "android", "web"}
+        if bad:
+            raise ValueError(f"world.promos.sensitivity_device_shift: unknown devices {sorted(bad)}")
+        return self
 
 
 class CouponConfig(Strict):

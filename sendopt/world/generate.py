@@ -116,9 +116,14 @@ def _push(df, w):
                    event_date=day_date(w, "day"))
 
 
+def txn_id(w: World) -> Column:
+    """``raw.card_transactions.txn_id``: a payment's keys; promo-induced orders add their campaign key."""
+    return F.when(F.col("promo") < 0, hashed_id(w, "t", "idx", "day", "src_day", "j", "pair")).otherwise(
+        hashed_id(w, "t", "idx", "day", "src_day", "j", "pair", "promo"))
+
+
 def _cards(df, w):
-    return conform(df, "raw.card_transactions", **_market(w),
-                   txn_id=hashed_id(w, "t", "idx", "day", "src_day", "j", "pair"), txn_ts=moment(w, "day", "sec"),
+    return conform(df, "raw.card_transactions", **_market(w), txn_id=txn_id(w), txn_ts=moment(w, "day", "sec"),
                    mcc=lookup(w.mccs, F.col("mcc")), event_date=day_date(w, "day"))
 
 
@@ -135,19 +140,27 @@ def _campaigns(df, w):
     return conform(df, "raw.promo_campaigns", campaign_id=hashed_id(w, "c", "campaign"),
                    region=lookup(w.region_names, F.col("region")), start_date=day_date(w, "start_day"),
                    end_date=day_date(w, "end_day"),
-                   target_segment=lookup(w.config.promos.segments, F.col("target_segment")))
+                   target_segment=lookup(w.config.promos.segments, F.col("target_segment")),
+                   source=lookup(promos.SOURCES, F.col("source")), request_id=F.lit(None), design_id=F.lit(None))
 
 
 def _offers(df, w):
     return conform(df, "raw.promo_offers", campaign_id=hashed_id(w, "c", "campaign"), user_id=user_id(w),
-                   offered_at=moment(w, "day", "sec"), event_date=day_date(w, "day"))
+                   segment=lookup(promos.SEGMENTS, F.col("segment")), offer_probability=F.col("prob"),
+                   offered_at=F.when(F.col("offered"), moment(w, "day", "sec")), event_date=day_date(w, "day"))
 
 
 def _redemptions(df, w):
-    return conform(df, "raw.promo_redemptions", redemption_id=hashed_id(w, "r", "campaign", "idx"),
-                   campaign_id=hashed_id(w, "c", "campaign"), user_id=user_id(w),
+    return conform(df, "raw.promo_redemptions",
+                   redemption_id=hashed_id(w, "r", "campaign", "idx", "day", "src_day", "j", "pair", "promo"),
+                   campaign_id=hashed_id(w, "c", "campaign"), user_id=user_id(w), txn_id=txn_id(w),
                    redeemed_at=moment(w, "day", "sec"), basket_amount=F.col("basket"),
                    discount_amount=F.col("discount"), event_date=day_date(w, "day"))
+
+
+def _promo_effects(df, w):
+    return conform(df, "truth.promo_effects", campaign_id=hashed_id(w, "c", "campaign"), user_id=user_id(w),
+                   segment=lookup(promos.SEGMENTS, F.col("segment")))
 
 
 def _coupons(df, w):
@@ -192,18 +205,20 @@ RECIPES = [
     TableRecipe("raw.orders", "users", email.orders_rows, email.ORDERS_SCHEMA, _orders, True),
     TableRecipe("raw.web_events", "users", web.web_rows, web.WEB_SCHEMA, _web, True),
     TableRecipe("raw.push_notifications", "users", push.push_rows, push.PUSH_SCHEMA, _push, True),
-    TableRecipe("raw.card_transactions", "users", cards.card_rows, cards.CARDS_SCHEMA, _cards, True),
+    TableRecipe("raw.card_transactions", "users", promos.card_rows, cards.CARDS_SCHEMA, _cards, True),
     TableRecipe("raw.merchants", "merchants", merchants.merchants_rows, merchants.MERCHANTS_SCHEMA, _merchants),
     TableRecipe("raw.stores", "merchants", merchants.stores_rows, merchants.STORES_SCHEMA, _stores),
     TableRecipe("raw.promo_campaigns", "campaigns", promos.campaigns_rows, promos.CAMPAIGNS_SCHEMA, _campaigns),
-    TableRecipe("raw.promo_offers", "users", promos.offers_rows, promos.OFFERS_SCHEMA, _offers),
-    TableRecipe("raw.promo_redemptions", "users", promos.redemptions_rows, promos.REDEMPTIONS_SCHEMA, _redemptions),
+    TableRecipe("raw.promo_offers", "users", promos.offers_rows, promos.OFFERS_SCHEMA, _offers, True),
+    TableRecipe("raw.promo_redemptions", "users", promos.redemptions_rows, promos.REDEMPTIONS_SCHEMA, _redemptions,
+                True),
     TableRecipe("raw.coupon_assignments", "users", coupons.coupon_rows, coupons.COUPONS_SCHEMA, _coupons),
     TableRecipe("raw.coupon_observational", "users", coupons.observational_rows, coupons.OBSERVATIONAL_SCHEMA,
                 _coupons_observational),
     TableRecipe("raw.signup_sessions", "users", coupons.signup_rows, coupons.SIGNUPS_SCHEMA, _signups),
     TableRecipe("truth.user_traits", "users", traits.traits_rows, traits.TRAITS_SCHEMA, _traits),
     TableRecipe("truth.coupon_effects", "users", coupons.effect_rows, coupons.EFFECTS_SCHEMA, _effects),
+    TableRecipe("truth.promo_effects", "users", promos.effect_rows, promos.EFFECTS_SCHEMA, _promo_effects),
 ]
 RECIPE = {r.table: r for r in RECIPES}
 STATIC_TABLES = ("reference.mcc_codes", "truth.mcc_pairs", "truth.response_params")

@@ -12,7 +12,7 @@ from sendopt.lake import quality
 from sendopt.runner import JobContext
 from sendopt.world.generate import world_tables
 from sendopt.world.model import World, world_from
-from sendopt.world.simulate import simulate_day
+from sendopt.world.simulate import promo_plan_campaigns, promo_plan_rows, simulate_day
 
 
 def write_world(lake, world: World, log=None) -> dict[str, tuple[int, float]]:
@@ -43,6 +43,10 @@ def run_simulate_outcomes(ctx: JobContext) -> None:
     quality.require_tables(ctx.lake, ["raw.consents", "raw.email_sends", "raw.push_notifications"])
     frames = simulate_day(ctx.lake, world, ctx.run_date)
     rows = {}
+    plans = promo_plan_rows(ctx.lake, ctx.run_date)
+    if plans is not None:  # the plan designs starting today join the campaign log (upsert: idempotent)
+        result = ctx.lake.merge(promo_plan_campaigns(world, plans, ctx.run_date), "raw.promo_campaigns")
+        rows["raw.promo_campaigns"] = result.rows
     for table, df in frames.items():
         part = ctx.lake.spec(table).partition_by[0]
         if part == "week_start" and world.day_of(ctx.run_date) % 7:

@@ -6,7 +6,9 @@ email frequency (users without a decision keep the historical logging
 policy), the state read back from the lake (already unsubscribed; emails sent
 in the previous world-week, the fatigue carry-over) and, when
 ``decisions.push_notifications`` exists, the decided push (hour, strategy,
-store) with the user's pushes in the last 7 days. Card, web, push-policy and
+store) with the user's pushes in the last 7 days, and when
+``decisions.promo_assignments`` exists, every published promo whose window
+covers the day (its offers and control group are logged on its start date). Card, web, push-policy and
 organic-order behaviour continue as in the history, because every draw is
 keyed by (user, day).
 """
@@ -15,17 +17,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sendopt.world.frames import user_id, user_range
+from sendopt.world.frames import conform, hashed_id, user_id, user_range
 from sendopt.world.generate import DAILY_TABLES, table_frame
 from sendopt.world.model import World
+from sendopt.world.promos import PLAN_COLUMNS
 
 log = logging.getLogger(__name__)
 
 EMAIL_DECISIONS = "decisions.email_frequency"
 PUSH_DECISIONS = "decisions.push_notifications"
+PROMO_DECISIONS = "decisions.promo_assignments"
+#: Columns simulate-outcomes needs from the promo assignments (holdout, offer_probability are optional).
+PROMO_COLUMNS = ("request_id", "user_id", "merchant_id", "design_id", "discount_pct", "voucher_value", "min_spend",
+                 "start_date", "end_date")
 
 
 def _decisions(lake, table: str, run_date: dt.date) -> DataFrame | None:
@@ -87,7 +94,64 @@ def simulation_inputs(lake, world: World, run_date: dt.date) -> DataFrame:
         inputs = inputs.join(push, "user_id", "left").join(recent, "user_id", "left").fillna(
             {"push_hour": -1, "push_strategy": 0, "push_store": 0, "push_recent": 0.0}
         )
+    plans = promo_plan_rows(lake, run_date)
+    if plans is not None:
+        inputs = inputs.join(promo_plan_inputs(world, plans), "user_id", "left")
     return inputs.drop("user_id")
+
+
+def promo_plan_rows(lake, run_date: dt.date, table: str = PROMO_DECISIONS) -> DataFrame | None:
+    """Published promo assignments whose window covers ``run_date`` (None when the table is absent)."""
+    if table not in lake.catalog or not lake.exists(table):
+        return None
+    return promo_assignments_active(lake.read(table), run_date, table)
+
+
+def promo_assignments_active(df: DataFrame, run_date: dt.date, table: str = PROMO_DECISIONS) -> DataFrame:
+    """Check the assignment columns and keep rows active on ``run_date``, one per (request, user)."""
+    missing = [c for c in PROMO_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{table}: simulate-outcomes needs columns {missing} (has {sorted(df.columns)})")
+    holdout = F.coalesce(F.col("holdout").cast("boolean"), F.lit(False)) if "holdout" in df.columns else F.lit(False)
+    prob = F.col("offer_probability").cast("double") if "offer_probability" in df.columns else F.lit(None)
+    return (df.where((F.col("start_date") <= F.lit(run_date)) & (F.col("end_date") >= F.lit(run_date)))
+            .select(*PROMO_COLUMNS, holdout.alias("holdout"), F.coalesce(prob, F.lit(1.0)).alias("offer_probability"))
+            .dropDuplicates(["request_id", "user_id"]))
+
+
+def promo_campaign_key() -> Column:
+    """The numeric key of a plan's (request, design): its raw.promo_campaigns campaign id and random streams."""
+    return F.xxhash64(F.lit("plan"), F.col("request_id"), F.col("design_id"))
+
+
+def promo_plan_inputs(world: World, plans: DataFrame) -> DataFrame:
+    """Per user, the plan offers of the day as parallel arrays (``promos.PLAN_COLUMNS``)."""
+    origin = F.lit(world.config.start_date)
+    offer = F.struct(
+        promo_campaign_key().alias("key"), F.col("merchant_id").cast("long").alias("merchant"),
+        F.col("discount_pct").cast("double").alias("pct"), F.col("voucher_value").cast("double").alias("voucher"),
+        F.col("min_spend").cast("double").alias("min"),
+        F.datediff("start_date", origin).cast("long").alias("start"),
+        F.datediff("end_date", origin).cast("long").alias("end"),
+        (~F.col("holdout")).alias("offered"), F.col("offer_probability").alias("prob"),
+    )
+    per_user = plans.groupBy("user_id").agg(F.sort_array(F.collect_list(offer)).alias("_p"))
+    names = ("key", "merchant", "pct", "voucher", "min", "start", "end", "offered", "prob")
+    return per_user.select("user_id", *[F.col(f"_p.{n}").alias(c) for n, c in zip(names, PLAN_COLUMNS, strict=True)])
+
+
+def promo_plan_campaigns(world: World, plans: DataFrame, run_date: dt.date) -> DataFrame:
+    """raw.promo_campaigns rows of the plan designs starting on ``run_date`` (source = plan)."""
+    region = F.element_at(F.array(*[F.lit(world.region_names[r]) for r in world.merchant_region]),
+                          F.col("merchant_id").cast("int") + 1)
+    rows = (plans.where(F.col("start_date") == F.lit(run_date))
+            .groupBy("request_id", "design_id", "merchant_id", "start_date", "end_date", "discount_pct",
+                     "voucher_value", "min_spend")
+            .agg(F.avg((~F.col("holdout")).cast("double")).alias("offer_probability"))
+            .withColumn("campaign", promo_campaign_key()))
+    return conform(rows, "raw.promo_campaigns", campaign_id=hashed_id(world, "c", "campaign"), region=region,
+                   discount_pct=F.round("discount_pct").cast("int"), target_segment=F.lit("plan"),
+                   source=F.lit("plan"))
 
 
 def simulate_day(lake, world: World, run_date: dt.date) -> dict[str, DataFrame]:

@@ -80,6 +80,35 @@ COUPON_EFFECTS = TableSpec(
     keys=("user_id", "coupon_level"),
 )
 
+_OUTCOMES = (
+    col("orders_without", "double", "Expected orders at the merchant in the window without the promo",
+        unit="orders"),
+    col("gmv_without", "double", "Expected basket value (before discount) of those orders", unit="currency"),
+    col("orders_with", "double", "Expected orders at the merchant in the window when offered the promo",
+        unit="orders"),
+    col("gmv_with", "double", "Expected basket value (before discount) of those orders", unit="currency"),
+    col("expected_cost", "double", "Expected discount paid by the merchant", unit="currency"),
+    col("expected_redemptions", "double", "Expected orders paid with the promo", unit="orders"),
+    col("subsidised_redemptions", "double", "Expected redemptions on orders that would have happened anyway",
+        unit="orders"),
+)
+
+PROMO_EFFECTS = TableSpec(
+    "truth",
+    "promo_effects",
+    description="Exact expected outcomes of every historical campaign's eligible customers with and without "
+    "the promo (sendopt.world.promos.promo_outcomes): incremental orders = orders_with − orders_without.",
+    columns=(
+        col("campaign_id", "string", "Campaign", nullable=False),
+        _USER,
+        col("merchant_id", "long", "Merchant of the campaign", nullable=False),
+        col("segment", "string", "new | active | churned (the world's segment at the start)"),
+        col("offered", "boolean", "Offered in the historical log"),
+        *_OUTCOMES,
+    ),
+    keys=("campaign_id", "user_id"),
+)
+
 RESPONSE_PARAMS = TableSpec(
     "truth",
     "response_params",
@@ -91,5 +120,5 @@ RESPONSE_PARAMS = TableSpec(
     keys=("param",),
 )
 
-TRUTH_TABLES = [USER_TRAITS, MCC_PAIRS, COUPON_EFFECTS, RESPONSE_PARAMS]
+TRUTH_TABLES = [USER_TRAITS, MCC_PAIRS, COUPON_EFFECTS, PROMO_EFFECTS, RESPONSE_PARAMS]
 TABLES: list[TableSpec] = list(TRUTH_TABLES)

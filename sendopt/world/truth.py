@@ -111,21 +111,82 @@ def push_click_probability(ops, world: World, tr, send_hour, recent_pushes, act,
 
 
 # ---------------------------------------------------------------- promos
-def promo_redeem_probability(ops, world: World, tr, segment_shift, discount_pct, voucher_value, min_spend):
-    """P(redeem | offered): segment (new/active/churned for the merchant) + discount × sensitivity − min spend."""
+PROMO_SEGMENTS = ("new", "active", "churned")
+
+
+def promo_sensitivity(world: World, discount_sensitivity, region, device):
+    """Effective discount sensitivity in (0, 1): the latent trait shifted by region and device priors, so a
+    customer with no history responds like the population of their region and device."""
+    from sendopt.world.traits import DEVICES
+
     p = world.config.promos
-    discount = discount_pct / 100.0 + voucher_value / 50.0
-    return _sigmoid(
-        ops,
-        p.redeem_logit + segment_shift + p.discount_coef * tr["discount_sensitivity"] * discount
-        + p.min_spend_coef * min_spend,
-    )
+    shift = (np.array([p.sensitivity_region_shift.get(r, 0.0) for r in world.region_names])[region]
+             + np.array([p.sensitivity_device_shift.get(d, 0.0) for d in DEVICES])[device])
+    s = np.clip(discount_sensitivity, 1e-9, 1 - 1e-9)
+    return 1.0 / (1.0 + np.exp(-(np.log(s / (1 - s)) + shift)))
 
 
-def segment_shifts(world: World) -> np.ndarray:
-    """Logit shift per segment index (0 new, 1 active, 2 churned)."""
-    s = world.config.promos.segment_shift
-    return np.array([s["new"], s["active"], s["churned"]])
+def promo_strength(world: World, merchant, discount_pct, voucher_value):
+    """Offer strength x = discount share + voucher / the merchant MCC's median basket, capped."""
+    median = world.mcc_median_amount[world.merchant_mcc[merchant]]
+    x = np.asarray(discount_pct, dtype=float) / 100.0 + np.asarray(voucher_value, dtype=float) / median
+    return np.minimum(x, world.config.promos.max_strength)
+
+
+def promo_redeem_probability(world: World, strength, sensitivity):
+    """P(a usable order that would have happened anyway is paid with the promo): the subsidy."""
+    p = world.config.promos
+    logit = p.redeem_logit + p.redeem_sensitivity_coef * sensitivity + p.redeem_strength_coef * strength
+    return np.where(strength > 0, 1.0 / (1.0 + np.exp(-logit)), 0.0)
+
+
+def promo_lift(world: World, segment, strength, sensitivity):
+    """Incremental orders per expected payment at the merchant's MCC, for a usable offer.
+
+    sensitivity · lift_max[segment] · a logistic response in the offer strength centred on
+    lift_midpoint[segment], rescaled to 0 at strength 0: new customers need a strong offer, churned a
+    medium one, active customers barely respond (they order anyway)."""
+    p = world.config.promos
+    top = np.array([p.lift_max[s] for s in PROMO_SEGMENTS])[segment]
+    mid = np.array([p.lift_midpoint[s] for s in PROMO_SEGMENTS])[segment]
+    k = p.lift_steepness
+    zero = 1.0 / (1.0 + np.exp(k * mid))
+    response = (1.0 / (1.0 + np.exp(-k * (strength - mid))) - zero) / (1.0 - zero)
+    return sensitivity * top * np.maximum(response, 0.0)
+
+
+def lognormal_tail(mu, sigma: float, a):
+    """(P(A ≥ a), E[A·1{A ≥ a}]) for A ~ lognormal(mu, sigma); a = 0 gives (1, E[A]), a = ∞ gives (0, 0)."""
+    from scipy.special import ndtr
+
+    with np.errstate(divide="ignore"):
+        la = np.log(np.asarray(a, dtype=float))
+    z = (mu - la) / sigma
+    return ndtr(z), np.exp(mu + 0.5 * sigma * sigma) * ndtr(z + sigma)
+
+
+def promo_basket_moments(world: World, mu, discount_pct, voucher_value, min_spend) -> dict[str, np.ndarray]:
+    """Per-order moments of a design for a customer whose basket is lognormal(mu, cards.amount_sigma).
+
+    An order is usable when its basket A ≥ near_share·min_spend; a usable A < min_spend is topped up to it;
+    the discount on basket b = max(A, min_spend) is min(b, pct·b + voucher). Returns ``usable`` P(usable),
+    ``mean`` E[A], ``basket`` E[b·1{usable}], ``topup`` E[(b − A)·1{usable}], ``discount`` E[D(b)·1{usable}]."""
+    sigma = world.config.cards.amount_sigma
+    pct = np.asarray(discount_pct, dtype=float) / 100.0
+    v = np.asarray(voucher_value, dtype=float)
+    m = np.asarray(min_spend, dtype=float)
+    c = world.config.promos.near_share * m
+    p_c, e_c = lognormal_tail(mu, sigma, c)
+    p_m, e_m = lognormal_tail(mu, sigma, m)
+    mean = np.exp(mu + 0.5 * sigma * sigma)
+    basket = m * (p_c - p_m) + e_m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(pct < 1.0, v / np.maximum(1.0 - pct, 1e-12), np.inf)  # D(b) = b below t, pct·b + v above
+    t = np.maximum(t, m)
+    p_t, e_t = lognormal_tail(mu, sigma, t)
+    below_m = np.minimum(m, m * pct + v) * (p_c - p_m)
+    discount = below_m + (e_m - e_t) + pct * e_t + v * p_t
+    return {"usable": p_c, "mean": mean, "basket": basket, "topup": basket - e_c, "discount": discount}
 
 
 # ---------------------------------------------------------------- coupons
@@ -205,17 +266,3 @@ def with_expected_push_outcomes(
     given = push_click_given_open(SPARK, world, num(pair_col), num(category_col), num(distance_col))
     return (df.withColumn("true_p_open", p_open).withColumn("true_p_click_given_open", given)
             .withColumn("true_p_click", F.col("true_p_open") * F.col("true_p_click_given_open")))
-
-
-def with_expected_promo_redemption(df: DataFrame, world: World, segment_col: str = "segment") -> DataFrame:
-    """Add ``true_p_redeem`` for (user, promo) rows with discount_pct, voucher_value, min_spend and a segment."""
-    tr = trait_columns(df)
-    shifts = dict(zip(("new", "active", "churned"), segment_shifts(world), strict=False))
-    shift = F.coalesce(
-        *[F.when(F.col(segment_col) == s, F.lit(float(v))) for s, v in shifts.items()], F.lit(float(shifts["new"]))
-    )
-    p = promo_redeem_probability(
-        SPARK, world, tr, shift, F.col("discount_pct").cast("double"), F.col("voucher_value"), F.col("min_spend")
-    )
-    return df.withColumn("true_p_redeem", p)
-
