@@ -12,13 +12,15 @@ incremental orders):
 * **segment_rule** — strongest candidate for new customers, the middle one for churned, none for active;
 * **oracle** — the same designer, planner, tuner, constraints and budget, fed the true effects.
 
-A fixed policy whose true cost exceeds the budget is given to a random share of the customers that spends
-exactly the budget (expected values scale with the share), so every policy spends at most the budget.
+A fixed policy whose true cost would break the budget is given to the random share of the customers that
+meets it with the plans' probability (``promo.simulator.budget_confidence``; expected values scale with the
+share), so every policy obeys the same budget rule.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from statistics import NormalDist
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -65,7 +67,8 @@ def true_frame(world, segments: DataFrame, requests: DataFrame, designs: DataFra
 def totals(df: DataFrame, by: list[str]) -> pd.DataFrame:
     """Sums of the true columns (small: one row per group)."""
     return df.groupBy(*by).agg(F.count("*").alias("reached"), F.sum("inc_gmv").alias("incremental_gmv"),
-                               F.sum("cost").alias("cost"), F.sum("inc_orders").alias("incremental_orders"),
+                               F.sum("cost").alias("cost"), F.sum("cost_var").alias("cost_var"),
+                               F.sum("inc_orders").alias("incremental_orders"),
                                F.sum("new_inc").alias("new_customers")).toPandas()
 
 
@@ -79,10 +82,18 @@ def metrics_of(gmv: float, cost: float, orders: float, reached: float, budget: f
             "within_cps": float(max_cps is None or cost == 0 or (0 < cps <= max_cps))}
 
 
-def scaled(row: Mapping[str, float], budget: float, max_cps: float | None) -> dict[str, float]:
-    """A fixed policy at the random share of customers that keeps its true cost within the budget."""
-    share = 1.0 if row["cost"] <= budget else budget / row["cost"]
-    return metrics_of(row["incremental_gmv"], row["cost"], row["incremental_orders"], row["reached"], budget,
+def scaled(row: Mapping[str, float], budget: float, max_cps: float | None, z: float) -> dict[str, float]:
+    """A fixed policy at the random share of customers that meets the budget with the plans' probability
+    (share·cost + z·√(share·var) ≤ budget: the rule every plan obeys)."""
+    cost, var = float(row["cost"]), float(row.get("cost_var", 0.0) or 0.0)
+    share = 1.0
+    if cost + z * math.sqrt(var) > budget and cost > 0:
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if mid * cost + z * math.sqrt(mid * var) <= budget else (lo, mid)
+        share = lo
+    return metrics_of(row["incremental_gmv"], cost, row["incremental_orders"], row["reached"], budget,
                       max_cps, share)
 
 
@@ -100,7 +111,8 @@ def evaluate_request(ctx, req: Mapping, truth: DataFrame, assignments: DataFrame
     out["tuned"] = ("published assignments", metrics_of(row["incremental_gmv"], row["cost"],
                                                         row["incremental_orders"], row["reached"], budget, max_cps))
     per_design = totals(t, ["design_id"]).set_index("design_id")
-    fixed = {d: scaled(per_design.loc[d].to_dict(), budget, max_cps) for d in per_design.index}
+    z = NormalDist().inv_cdf(cfg.simulator.budget_confidence)
+    fixed = {d: scaled(per_design.loc[d].to_dict(), budget, max_cps, z) for d in per_design.index}
     out["blanket"] = (f"{blanket.design_id} for all", fixed[blanket.design_id])
     ok = {d: m for d, m in fixed.items() if m["within_cps"] and d in {c.design_id for c in cands}}
     pool = ok or {d: m for d, m in fixed.items() if d in {c.design_id for c in cands}}
@@ -119,7 +131,7 @@ def evaluate_request(ctx, req: Mapping, truth: DataFrame, assignments: DataFrame
         r = rt.iloc[0].to_dict() if len(rt) else {"incremental_gmv": 0.0, "cost": 0.0, "incremental_orders": 0.0,
                                                    "reached": 0.0}
         out["segment_rule"] = (", ".join(f"{k}: {v}" for k, v in rule.items()) + ", active: none",
-                               scaled(r, budget, max_cps))
+                               scaled(r, budget, max_cps, z))
     # the oracle: the same planner and tuner on the truth's sufficient statistics
     ot = t.withColumn("bucket", simulator.bucket_of(F.col("value"), cfg.simulator.bucket_resolution)).where(
         F.col("design_id").isin([c.design_id for c in cands]))

@@ -9,6 +9,8 @@ CHANNEL = DecisionChannel(
     jobs=(
         JobDef("submit-promo-request", "sendopt.channels.promo.jobs:run_submit_promo_request",
                "validate a campaign request (--request JSON|FILE) and append it to ops.promo_requests"),
+        JobDef("seed-promo-requests", "sendopt.channels.promo.jobs:run_seed_promo_requests",
+               "demo: submit a few campaign requests for the merchants with most history (once per lake)"),
         JobDef("plan-promos", "sendopt.channels.promo.jobs:run_plan_promos",
                "plan every pending campaign request: segments, designs, response models, simulator, Optuna "
                "tuning; plans, assignments and status in Delta"),
@@ -16,6 +18,6 @@ CHANNEL = DecisionChannel(
                "true incremental revenue, cost, orders and CPS of each plan vs blanket, best fixed design, "
                "segment rule and the truth oracle (generated worlds)"),
     ),
-    demo={"decide": ("plan-promos",), "evaluate": ("evaluate-promos",)},
+    demo={"prepare": ("seed-promo-requests",), "decide": ("plan-promos",), "evaluate": ("evaluate-promos",)},
     pipelines={"promo": ("plan-promos", "evaluate-promos")},
 )

@@ -74,6 +74,15 @@ class PublishConfig(Strict):
     enabled: bool = Field(True, description="kill switch: false plans nothing and writes no assignments")
 
 
+class DemoConfig(Strict):
+    """``seed-promo-requests`` (the demo pipeline): a few requests for the merchants with most history."""
+
+    requests: int = Field(3, ge=0, description="feasible requests submitted (plus one whose CPS limit no design "
+                          "meets, to show a failed request)")
+    days: int = Field(14, ge=1, description="campaign length")
+    budget_per_customer: float = Field(0.15, gt=0, description="budget per eligible customer of the merchant")
+
+
 class PromoConfig(Strict):
     requests: RequestLimits = RequestLimits()
     segments: SegmentConfig = SegmentConfig()
@@ -81,9 +90,10 @@ class PromoConfig(Strict):
     models: ModelConfig = ModelConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     tuning: TuningConfig = TuningConfig()
-    submit: dict[str, Any] | None = Field(None, description="the request submit-promo-request appends (the CLI's "
+    submit: dict[str, Any] | str | None = Field(None, description="the request submit-promo-request appends (the CLI's "
                                          "--request JSON|FILE sets it)")
     request_id: str | None = Field(None, description="plan only this request (the web service's worker); "
                                    "null: every pending one")
     replan: list[str] = Field(default_factory=list, description="request ids to plan again (their rows replaced)")
+    demo: DemoConfig = DemoConfig()
     publish: PublishConfig = PublishConfig()

@@ -65,8 +65,8 @@ def campaign_returns(training: DataFrame) -> DataFrame:
         F.max(F.when(F.col("offered"), F.col("discount_pct"))).alias("discount_pct"),
         F.max(F.when(F.col("offered"), F.col("voucher_value"))).alias("voucher_value"),
         F.max(F.when(F.col("offered"), F.col("min_spend"))).alias("min_spend"),
-        F.avg(F.when(F.col("offered"), F.coalesce(F.col("basket") * F.col("ordered"), F.lit(0.0)))).alias("gmv_t"),
-        F.avg(F.when(~F.col("offered"), F.coalesce(F.col("basket") * F.col("ordered"), F.lit(0.0)))).alias("gmv_c"),
+        F.avg(F.when(F.col("offered"), F.coalesce(F.col("gmv"), F.lit(0.0)))).alias("gmv_t"),
+        F.avg(F.when(~F.col("offered"), F.coalesce(F.col("gmv"), F.lit(0.0)))).alias("gmv_c"),
         F.avg(F.when(F.col("offered"), F.coalesce(F.col("discounts"), F.lit(0.0)))).alias("cost_t"),
     )
     return g.withColumn("ret", F.col("gmv_t") - F.coalesce(F.col("gmv_c"), F.lit(0.0)) - F.col("cost_t"))

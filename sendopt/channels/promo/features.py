@@ -21,8 +21,10 @@ DEVICES = ("ios", "android", "web")
 #: Customer features (pre-campaign), then the design's.
 CUSTOMER_FEATURES = ["segment_code", "days_since_m", "m_orders", "m_spend", "m_avg_amount", "mcc_orders",
                      "all_orders", "all_avg_amount", "days_since_any", "past_offers", "past_redeems",
-                     "redeem_rate", "tenure_days", "region_code", "device_code", "mcc_code"]
-DESIGN_FEATURES = ["discount_pct", "voucher_value", "min_spend", "min_spend_ratio"]
+                     "redeem_rate", "tenure_days", "window_days", "region_code", "device_code", "mcc_code"]
+DESIGN_FEATURES = ["discount_pct", "voucher_value", "min_spend", "min_spend_ratio", "offer_strength"]
+#: The response rises with these (LightGBM monotone constraints of the treated models).
+INCREASING = ("discount_pct", "voucher_value", "offer_strength")
 CATEGORICAL = ["segment_code", "region_code", "device_code", "mcc_code"]
 
 
@@ -38,7 +40,7 @@ def segment_code(segment: Column) -> Column:
 
 def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, offers: DataFrame | None,
                   redemptions: DataFrame | None, cfg: SegmentConfig) -> DataFrame:
-    """``pairs`` (key, user_id, merchant_id, mcc, as_of) + segment, cold_start, has_payments (any card payment
+    """``pairs`` (key, user_id, merchant_id, mcc, as_of, end_date) + segment, cold_start, has_payments (any card payment
     before ``as_of``: a customer who pays by card at all) and :data:`CUSTOMER_FEATURES`.
 
     payments: raw.card_transactions; customers: raw.customers; offers/redemptions: raw.promo_offers /
@@ -89,7 +91,8 @@ def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, o
     dev_code = F.lit(len(DEVICES))
     for i, d in reversed(list(enumerate(DEVICES))):
         dev_code = F.when(device == d, F.lit(i)).otherwise(dev_code)
-    return (out.withColumn("tenure_days", F.coalesce(F.datediff(F.col("as_of"), F.col("signup_date")), F.lit(0))
+    return (out.withColumn("window_days", (F.datediff(F.col("end_date"), F.col("as_of")) + 1).cast("double"))
+            .withColumn("tenure_days", F.coalesce(F.datediff(F.col("as_of"), F.col("signup_date")), F.lit(0))
                            .cast("double"))
             .withColumn("region_code", F.pmod(F.xxhash64(F.coalesce(F.col("cust_region"), F.lit(""))), F.lit(97))
                         .cast("int"))
@@ -117,12 +120,19 @@ def promo_history(pairs: DataFrame, offers: DataFrame | None, redemptions: DataF
 
 
 def with_design(df: DataFrame, treated: Column | None = None) -> DataFrame:
-    """Add ``min_spend_ratio`` (minimum spend / the customer's usual basket; 0 without a minimum) and zero the
+    """Add ``min_spend_ratio`` (minimum spend / the customer's usual basket; 0 without a minimum),
+    ``offer_strength`` (discount % / 100 + voucher / usual basket: one number trees can split on) and zero the
     design of untreated rows (``treated`` false: the no-promo arm)."""
     if treated is not None:
         for c in ("discount_pct", "voucher_value", "min_spend"):
             df = df.withColumn(c, F.when(treated, F.col(c)).otherwise(F.lit(0.0)))
     usual = F.when(F.col("m_avg_amount") > 0, F.col("m_avg_amount")).when(
         F.col("all_avg_amount") > 0, F.col("all_avg_amount")).otherwise(F.lit(None))
-    return df.withColumn("min_spend_ratio", F.when(F.col("min_spend") <= 0, F.lit(0.0)).otherwise(
+    return (df.withColumn("min_spend_ratio", F.when(F.col("min_spend") <= 0, F.lit(0.0)).otherwise(
         F.coalesce(F.col("min_spend") / usual, F.lit(-1.0))))
+        .withColumn("offer_strength", F.col("discount_pct") / 100.0
+                    + F.col("voucher_value") / F.coalesce(usual, F.lit(DEFAULT_BASKET))))
+
+
+#: The basket a voucher is compared with when the customer has no payment history.
+DEFAULT_BASKET = 30.0

@@ -43,3 +43,39 @@ def run_plan_promos(ctx) -> None:
     from sendopt.channels.promo.plan import plan_pending
 
     plan_pending(ctx)
+
+
+# ---------------------------------------------------------------- seed-promo-requests (demo)
+def run_seed_promo_requests(ctx) -> None:
+    """Submit ``promo.demo.requests`` requests (merchants with most past campaigns, starting the day after the
+    run date) and one whose CPS limit no design can meet — once: nothing when requests exist already."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    from sendopt.channels.promo.tables import PROMO_REQUESTS
+    from sendopt.ledger import Outcome
+
+    cfg = ctx.config.promo.demo
+    lake = ctx.lake
+    if lake.exists(PROMO_REQUESTS) and lake.read(PROMO_REQUESTS).limit(1).count() > 0:
+        ctx.summary.update(status=Outcome.SKIPPED, message="ops.promo_requests has requests already")
+        return
+    camps = lake.read("raw.promo_campaigns")
+    if "source" in camps.columns:
+        camps = camps.where(F.col("source") == "history")
+    top = camps.groupBy("merchant_id", "region").count().orderBy(F.desc("count"), "merchant_id").limit(
+        cfg.requests + 1).collect()
+    sizes = {r["region"]: r["count"] for r in lake.read("raw.customers").groupBy("region").count().collect()}
+    start = ctx.run_date + dt.timedelta(days=1)
+    submitted = []
+    for i, m in enumerate(top):
+        budget = round(cfg.budget_per_customer * sizes.get(m["region"], 100), 2)
+        payload = {"request_id": f"demo-{i + 1}", "merchant_id": m["merchant_id"], "start_date": str(start),
+                   "end_date": str(start + dt.timedelta(days=cfg.days - 1)), "budget": budget,
+                   "submitted_by": "demo"}
+        if i == len(top) - 1:
+            payload.update(request_id="demo-impossible-cps", max_cps=0.01)
+        submitted.append(submit_request(lake, payload, today=ctx.run_date, limits=ctx.config.promo.requests)
+                         ["request_id"])
+    ctx.summary["message"] = f"submitted {', '.join(submitted)}"

@@ -24,7 +24,13 @@ from pyspark.sql import functions as F
 
 from sendopt.channels.primitives import uniform_hash
 from sendopt.channels.promo.config import ModelConfig
-from sendopt.channels.promo.features import CATEGORICAL, CUSTOMER_FEATURES, DESIGN_FEATURES, with_design
+from sendopt.channels.promo.features import (
+    CATEGORICAL,
+    CUSTOMER_FEATURES,
+    DESIGN_FEATURES,
+    INCREASING,
+    with_design,
+)
 from sendopt.models import tracking
 from sendopt.models.calibration import Calibrator, calibrate
 from sendopt.models.metrics import evaluate
@@ -69,6 +75,9 @@ class ModelSet:
     models: dict[str, PromoModel]
     trained: bool
     gate: list[str] = field(default_factory=list)
+    #: segment → {edges, k}: factors on the predicted order uplift p1 − p0 per quantile bin of it, so that on
+    #: the randomized holdout the predicted uplift equals the measured one (offered − control), bin by bin
+    uplift_scale: dict[str, dict] = field(default_factory=dict)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -94,11 +103,11 @@ def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFra
                  F.col("min_spend").cast("double").alias("min_spend")), "campaign_id")
     pairs = pairs.withColumn("key", F.col("campaign_id")).withColumn("as_of", F.col("start_date"))
     x = features(pairs)
-    w = window_payments.select("user_id", F.col("merchant_id").alias("w_m"), F.col("event_date").alias("w_day"),
-                               F.col("amount").alias("w_amount"))
+    w = window_payments.select(F.col("user_id").alias("w_user"), F.col("merchant_id").alias("w_m"),
+                               F.col("event_date").alias("w_day"), F.col("amount").alias("w_amount"))
     inw = x.select("key", "user_id", "merchant_id", "start_date", "end_date").join(
-        w, (F.col("user_id") == w["user_id"]) & (F.col("merchant_id") == F.col("w_m"))
-        & F.col("w_day").between(F.col("start_date"), F.col("end_date"))).drop(w["user_id"]).groupBy(
+        w, (F.col("user_id") == F.col("w_user")) & (F.col("merchant_id") == F.col("w_m"))
+        & F.col("w_day").between(F.col("start_date"), F.col("end_date"))).groupBy(
         "key", "user_id").agg(F.count("*").alias("orders"), F.sum("w_amount").alias("paid"))
     red = redemptions.groupBy(F.col("campaign_id").alias("key"), "user_id").agg(
         F.count("*").alias("redemptions"), F.sum("discount_amount").alias("discounts"))
@@ -111,6 +120,7 @@ def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFra
            .withColumn("orders_n", F.when(orders > 0, orders.cast("double")))
            .withColumn("discounts_n", F.when(F.col("redemptions") > 0, F.col("discounts")))
            .withColumn("offered_f", F.col("offered").cast("double")))
+    out = out.withColumns({f"c_{c}": F.col(c) for c in ("discount_pct", "voucher_value", "min_spend")})
     return with_design(out, F.col("offered"))
 
 
@@ -144,8 +154,12 @@ def holdout_loss(model: PromoModel, valid: DataFrame) -> tuple[float, dict[str, 
 def fit_kind(spark, kind: str, train_df: DataFrame, valid_df: DataFrame, cfg: ModelConfig) -> PromoModel:
     label, feats, which, task = KINDS[kind]
     tr, va = rows_for(train_df, which), rows_for(valid_df, which)
+    params = dict(cfg.params)
+    if kind in ("order1", "redeem"):  # a stronger offer never lowers the response
+        params["monotone_constraints"] = [1 if f in INCREASING else 0 for f in feats]
+        params.setdefault("monotone_constraints_method", "advanced")
     spec = TrainSpec(features=list(feats), label=label, categorical=[c for c in CATEGORICAL if c in feats],
-                     params=dict(cfg.params), num_boost_round=cfg.num_boost_round,
+                     params=params, num_boost_round=cfg.num_boost_round,
                      early_stopping_rounds=cfg.early_stopping_rounds, max_train_rows=cfg.max_train_rows,
                      seed=cfg.seed, task=task)
     result = train(spark, tr, va, spec, backend=cfg.backend)
@@ -164,8 +178,8 @@ def registry_name(config, kind: str) -> str:
 
 
 def log_model(config, model: PromoModel, data_versions: dict[str, int], run_id: str) -> str:
-    import mlflow
     import lightgbm as lgb
+    import mlflow
 
     name = registry_name(config, model.kind)
     with mlflow.start_run(run_name=f"promo-{model.kind}"):
@@ -182,7 +196,11 @@ def log_model(config, model: PromoModel, data_versions: dict[str, int], run_id: 
 
 
 def load_champion(config, kind: str) -> tuple[PromoModel, dict[str, str]] | None:
+    import os
+
     import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     name = registry_name(config, kind)
     if tracking.champion_version(name) is None:
@@ -203,9 +221,10 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
     tracking.configure(ctx.config)
     current = {k: load_champion(ctx.config, k) for k in KINDS}
     fresh = all(c is not None and json.loads(c[1].get("data_versions", "{}")) == data_versions
-                for c in current.values())
+                and c[0].features == list(KINDS[k][1]) for k, c in current.items())
     if fresh and not cfg.retrain:
-        return ModelSet({k: c[0] for k, c in current.items()}, trained=False)
+        scale = json.loads(current["order1"][1].get("uplift_scale", "{}"))
+        return ModelSet({k: c[0] for k, c in current.items()}, trained=False, uplift_scale=scale)
     if training is None:
         raise ValueError("no promo training data")
     train_df, valid_df = split(training, cfg.holdout_share)
@@ -236,4 +255,52 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
                          "champion kept")
     for line in lines:
         ctx.log.info("stage=promo-models gate %s", line)
-    return ModelSet(models, trained=True, gate=lines)
+    out = ModelSet(models, trained=True, gate=lines)
+    out.uplift_scale = uplift_scale(out, valid_df)
+    import mlflow
+
+    mlflow.MlflowClient().set_model_version_tag(registry_name(ctx.config, "order1"), models["order1"].version,
+                                                "uplift_scale", json.dumps(out.uplift_scale, sort_keys=True))
+    ctx.log.info("stage=promo-models uplift calibration per segment %s", out.uplift_scale)
+    return out
+
+
+def uplift_scale(models: ModelSet, valid: DataFrame, bins: int = 5, cap: float = 1.5) -> dict[str, dict]:
+    """Per segment and quantile bin of the predicted order uplift p1 − p0 (at each holdout row's campaign
+    design): the measured uplift on the randomized holdout (offered − control) over the predicted one,
+    clipped to [0, cap]. Selecting the customers with the largest predicted uplift otherwise picks the
+    largest over-estimates (the winner's curse); this shrinks them to what the control group supports."""
+    x = valid.withColumns({c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")})
+    x = models.models["order0"].predict(with_design(x), "_p0")
+    x = models.models["order1"].predict(x, "_p1").withColumn("_u", F.col("_p1") - F.col("_p0")).localCheckpoint()
+    out: dict[str, dict] = {}
+    for seg in [r["segment"] for r in x.select("segment").distinct().collect()]:  # ≤ 3 segments
+        part = x.where(F.col("segment") == seg)
+        edges = sorted(set(part.approxQuantile("_u", [i / bins for i in range(1, bins)], 0.01)))
+        b = F.lit(0)
+        for e in edges:
+            b = b + (F.col("_u") > F.lit(float(e))).cast("int")
+        rows = {r["b"]: r for r in part.withColumn("b", b).groupBy("b").agg(
+            F.avg("_u").alias("pred"), F.avg(F.when(F.col("offered"), F.col("ordered"))).alias("t"),
+            F.avg(F.when(~F.col("offered"), F.col("ordered"))).alias("c")).collect()}
+        ks = []
+        for i in range(len(edges) + 1):
+            r = rows.get(i)
+            if r is None or r["t"] is None or r["c"] is None or (r["pred"] or 0.0) <= 1e-9:
+                ks.append(1.0 if r is None or r["t"] is None or r["c"] is None else 0.0)
+                continue
+            ks.append(float(min(max((r["t"] - r["c"]) / r["pred"], 0.0), cap)))
+        out[seg] = {"edges": [float(e) for e in edges], "k": ks}
+    return out
+
+
+def uplift_factor(scale: dict[str, dict]):
+    """The Spark column of :func:`uplift_scale`'s factor for each row's segment and predicted uplift ``_u``."""
+    k = F.lit(1.0)
+    for seg, m in sorted(scale.items()):
+        b = F.lit(0)
+        for e in m["edges"]:
+            b = b + (F.col("_u") > F.lit(float(e))).cast("int")
+        factor = F.element_at(F.array(*[F.lit(float(v)) for v in m["k"]]), b + 1)
+        k = F.when(F.col("segment") == seg, factor).otherwise(k)
+    return k

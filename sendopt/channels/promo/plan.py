@@ -134,10 +134,10 @@ def eligible_pairs(requests: DataFrame, customers: DataFrame, merchants: DataFra
     before the campaign starts (the world's eligibility of a campaign)."""
     m = merchants.select("merchant_id", "mcc", F.col("region").alias("m_region"))
     r = requests.join(m, "merchant_id").select(F.col("request_id").alias("key"), "merchant_id", "mcc", "m_region",
-                                               F.col("start_date").alias("as_of"))
+                                               F.col("start_date").alias("as_of"), "end_date")
     c = customers.select("user_id", F.col("region").alias("c_region"), "signup_date")
     return r.join(c, (F.col("c_region") == F.col("m_region")) & (F.col("signup_date") < F.col("as_of"))).select(
-        "key", "user_id", "merchant_id", "mcc", "as_of")
+        "key", "user_id", "merchant_id", "mcc", "as_of", "end_date")
 
 
 # ---------------------------------------------------------------- the job
@@ -172,7 +172,13 @@ def plan_pending(ctx) -> None:
         if problem:
             status[rid] = ("failed", problem)
     live = [rid for rid in rows if rid not in status]
-    result = plan_requests(ctx, {rid: rows[rid] for rid in live}, merchants_df, merchants) if live else None
+    try:
+        result = plan_requests(ctx, {rid: rows[rid] for rid in live}, merchants_df, merchants) if live else None
+    except Exception as exc:  # a crash must not leave the claimed requests pending forever
+        why = f"planning crashed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); " \
+              "re-plan with --set 'promo.replan=[…]' after fixing the cause"
+        write_outputs(ctx, list(rows), attempt, {**status, **dict.fromkeys(live, ("failed", why))}, None)
+        raise
     if result is not None:
         status.update(result["status"])
     write_outputs(ctx, list(rows), attempt, status, result)
@@ -272,8 +278,7 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
         sel = selections[0]
         for other in selections[1:]:
             sel = sel.unionByName(other)
-        assigned = simulator.assign(scored, sel).join(F.broadcast(weights.select("request_id", "start_date",
-                                                                                 "end_date")), "request_id")
+        assigned = simulator.assign(scored, sel).withColumn("start_date", F.col("as_of"))
     return {"status": status, "plans": plans, "segments": segments, "assigned": assigned, "models": models,
             "data_versions": data_versions}
 

@@ -82,6 +82,10 @@ def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: fl
                       ("discount", "disc_r")):
         x = m[kind].predict(x, out)
     x = x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"), F.lit(1.0)))
+    from sendopt.channels.promo.models import uplift_factor
+
+    x = x.withColumn("_u", F.col("p1") - F.col("p0"))
+    x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * F.col("_u")).drop("_u")
     return with_values(x, resolution)
 
 
@@ -153,11 +157,11 @@ def _objective(a: Mapping[str, np.ndarray], w_orders: float, w_new: float) -> np
     return a["inc_gmv"] - a["cost"] + w_orders * a["inc_orders"] + w_new * a["new_inc"]
 
 
-def _take(order: np.ndarray, cost: np.ndarray, var: np.ndarray, gain: np.ndarray, budget: float, z: float
-          ) -> np.ndarray:
-    """Fractions of units in ``order``: best first while the gain is positive and cost + z·sd ≤ budget."""
+def _take(order: np.ndarray, cost: np.ndarray, var: np.ndarray, gain: np.ndarray, budget: float, z: float,
+          c: float = 0.0, v: float = 0.0) -> np.ndarray:
+    """Fractions of units in ``order``: best first while the gain is positive and cost + z·sd ≤ budget
+    (``c``, ``v``: cost and variance already committed)."""
     frac = np.zeros(len(cost))
-    c = v = 0.0
     for i in order:
         if gain[i] <= 0:
             break
@@ -184,6 +188,7 @@ def build_plan(prep: Mapping[str, Any], designs_strength: Mapping[str, float], l
     strengths = np.array(sorted(designs_strength.values())) if designs_strength else np.array([0.0])
     lo_s, hi_s = np.quantile(strengths, params.strength_lo), np.quantile(strengths, params.strength_hi)
     prio = _objective(a, params.weight_orders, params.weight_new)
+    density = prio / np.maximum(a["cost"], 1e-6)  # value per unit of budget: the knapsack order
     total_split = sum(params.split.get(s, 0.0) for s in limits.segments) or 1.0
     frac = np.zeros(len(stats))
     chosen: dict[str, str] = {}
@@ -194,7 +199,7 @@ def build_plan(prep: Mapping[str, Any], designs_strength: Mapping[str, float], l
         for (s, d), idx in prep["groups"].items():
             if s != seg or not (lo_s - 1e-9 <= designs_strength.get(d, 0.0) <= hi_s + 1e-9):
                 continue
-            order = idx[np.argsort(-prio[idx] / np.maximum(a["n"][idx], 1.0), kind="stable")]
+            order = idx[np.argsort(-density[idx], kind="stable")]
             f = np.zeros(len(stats))
             f[order] = _take(np.arange(len(order)), a["cost"][order], a["cost_var"][order],
                              prio[order], seg_budget, limits.z)
@@ -213,9 +218,30 @@ def build_plan(prep: Mapping[str, Any], designs_strength: Mapping[str, float], l
             frac = frac + best[1]
         else:
             chosen[seg] = "none"
+    frac = fill(prep, frac, chosen, prio, density, limits)
     if limits.max_cps is not None:
         frac = trim_cps(a, frac, limits.max_cps)
     return evaluate_units(prep, frac, chosen, limits, params)
+
+
+def fill(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[str, str], prio: np.ndarray,
+         density: np.ndarray, limits: Limits) -> np.ndarray:
+    """Spend what the segments' shares left over on the chosen designs' remaining units, best value per
+    budget first across segments (a segment with little to gain must not strand the budget)."""
+    a = prep["arrays"]
+    idx = np.concatenate([prep["groups"][(s, d)] for s, d in chosen.items() if (s, d) in prep["groups"]] or
+                         [np.array([], dtype=int)])
+    idx = idx[(frac[idx] < 1.0) & (prio[idx] > 0)]
+    if len(idx) == 0:
+        return frac
+    order = idx[np.argsort(-density[idx], kind="stable")]
+    c, v = float((frac * a["cost"]).sum()), float((frac * a["cost_var"]).sum())
+    rest = 1.0 - frac[order]  # what is left of each unit, taken as a unit of its own
+    extra = _take(np.arange(len(order)), a["cost"][order] * rest, a["cost_var"][order] * rest, prio[order],
+                  limits.budget, limits.z, c, v)
+    out = frac.copy()
+    out[order] += extra * rest
+    return out
 
 
 def trim_cps(a: Mapping[str, np.ndarray], frac: np.ndarray, max_cps: float) -> np.ndarray:

@@ -21,8 +21,9 @@ PAY = "user_id string, merchant_id long, mcc string, amount double, event_date d
 
 
 def _pairs(spark, users):
-    return spark.createDataFrame([("k", u, 7, "5812", AS_OF) for u in users],
-                                 "key string, user_id string, merchant_id long, mcc string, as_of date")
+    return spark.createDataFrame([("k", u, 7, "5812", AS_OF, AS_OF + dt.timedelta(days=9)) for u in users],
+                                 "key string, user_id string, merchant_id long, mcc string, as_of date, "
+                                 "end_date date")
 
 
 def _customers(spark, users):
@@ -45,31 +46,27 @@ BASE_PAYMENTS = [
 ]
 
 
-def test_segment_boundaries_and_cold_start(spark):
-    f = _features(spark, BASE_PAYMENTS)
+OFFERS = "campaign_id string, user_id string, offered boolean, offered_at timestamp"
+REDEEMED = "campaign_id string, user_id string, redeemed_at timestamp"
+
+
+def test_segment_boundaries_cold_start_and_the_leakage_rule(spark):
+    """Segments at the day boundaries; payments, offers and redemptions on or after as_of change nothing."""
+    before = dt.datetime(2026, 2, 1, 12)
+    off, red = [("c0", "act", True, before)], [("c0", "act", before)]
+    f = _features(spark, BASE_PAYMENTS, spark.createDataFrame(off, OFFERS), spark.createDataFrame(red, REDEEMED))
     assert {u: f[u]["segment"] for u in f} == {"new": "new", "act": "active", "chu": "churned", "cold": "new"}
     assert f["act"]["days_since_last"] == 30 and f["chu"]["days_since_last"] == 31
     assert f["new"]["mcc_orders"] == 1 and f["new"]["m_orders"] == 0
     assert f["cold"]["cold_start"] and not f["cold"]["has_payments"] and not f["new"]["cold_start"]
-
-
-def test_leakage_only_events_before_the_campaign_count(spark):
-    """Payments, offers and redemptions on or after as_of change no feature (the leakage rule)."""
-    offers_schema = "campaign_id string, user_id string, offered boolean, offered_at timestamp"
-    red_schema = "campaign_id string, user_id string, redeemed_at timestamp"
-    before = dt.datetime(2026, 2, 1, 12)
-    off = [("c0", "act", True, before)]
-    red = [("c0", "act", before)]
+    assert f["act"]["past_offers"] == 1 and f["act"]["redeem_rate"] == 1.0
     later = dt.datetime.combine(AS_OF, dt.time(9))
-    f0 = _features(spark, BASE_PAYMENTS, spark.createDataFrame(off, offers_schema),
-                   spark.createDataFrame(red, red_schema))
     future = [(u, 7, "5812", 99.0, AS_OF + dt.timedelta(days=d)) for u in ("new", "act", "chu", "cold")
               for d in (0, 1, 5)]
     f1 = _features(spark, BASE_PAYMENTS + future,
-                   spark.createDataFrame(off + [("c1", u, True, later) for u in ("new", "chu")], offers_schema),
-                   spark.createDataFrame(red + [("c1", "chu", later)], red_schema))
-    assert f0 == f1
-    assert f0["act"]["past_offers"] == 1 and f0["act"]["redeem_rate"] == 1.0
+                   spark.createDataFrame(off + [("c1", u, True, later) for u in ("new", "chu")], OFFERS),
+                   spark.createDataFrame(red + [("c1", "chu", later)], REDEEMED))
+    assert f == f1
 
 
 def request(**over):
