@@ -75,7 +75,7 @@ class ModelSet:
     models: dict[str, PromoModel]
     trained: bool
     gate: list[str] = field(default_factory=list)
-    #: segment → {edges, k}: factors on the predicted order uplift p1 − p0 per quantile bin of it, so that on
+    #: segment → {by, edges, k}: factors on the predicted order uplift p1 − p0 per offer-strength bin, so that on
     #: the randomized holdout the predicted uplift equals the measured one (offered − control), bin by bin
     uplift_scale: dict[str, dict] = field(default_factory=dict)
 
@@ -265,42 +265,47 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
     return out
 
 
-def uplift_scale(models: ModelSet, valid: DataFrame, bins: int = 5, cap: float = 1.5) -> dict[str, dict]:
-    """Per segment and quantile bin of the predicted order uplift p1 − p0 (at each holdout row's campaign
-    design): the measured uplift on the randomized holdout (offered − control) over the predicted one,
-    clipped to [0, cap]. Selecting the customers with the largest predicted uplift otherwise picks the
-    largest over-estimates (the winner's curse); this shrinks them to what the control group supports."""
+def uplift_scale(models: ModelSet, valid: DataFrame, bins: int = 4, cap: float = 1.5,
+                 by: str = "offer_strength") -> dict[str, dict]:
+    """Per segment and quantile bin of ``by`` (the offer strength: the design's pull), the measured order
+    uplift on the randomized holdout (offered − control) over the predicted one at each row's campaign design,
+    clipped to [0, cap]. The treated model learns the design's effect from few campaigns; this pins its level
+    per segment and offer strength to what the control group shows."""
     x = valid.withColumns({c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")})
     x = models.models["order0"].predict(with_design(x), "_p0")
     x = models.models["order1"].predict(x, "_p1").withColumn("_u", F.col("_p1") - F.col("_p0")).localCheckpoint()
     out: dict[str, dict] = {}
     for seg in [r["segment"] for r in x.select("segment").distinct().collect()]:  # ≤ 3 segments
         part = x.where(F.col("segment") == seg)
-        edges = sorted(set(part.approxQuantile("_u", [i / bins for i in range(1, bins)], 0.01)))
-        b = F.lit(0)
-        for e in edges:
-            b = b + (F.col("_u") > F.lit(float(e))).cast("int")
-        rows = {r["b"]: r for r in part.withColumn("b", b).groupBy("b").agg(
+        edges = sorted(set(part.approxQuantile(by, [i / bins for i in range(1, bins)], 0.01)))
+        rows = {r["b"]: r for r in part.withColumn("b", _bin(F.col(by), edges)).groupBy("b").agg(
             F.avg("_u").alias("pred"), F.avg(F.when(F.col("offered"), F.col("ordered"))).alias("t"),
             F.avg(F.when(~F.col("offered"), F.col("ordered"))).alias("c")).collect()}
         ks = []
         for i in range(len(edges) + 1):
             r = rows.get(i)
-            if r is None or r["t"] is None or r["c"] is None or (r["pred"] or 0.0) <= 1e-9:
-                ks.append(1.0 if r is None or r["t"] is None or r["c"] is None else 0.0)
-                continue
-            ks.append(float(min(max((r["t"] - r["c"]) / r["pred"], 0.0), cap)))
-        out[seg] = {"edges": [float(e) for e in edges], "k": ks}
+            if r is None or r["t"] is None or r["c"] is None:
+                ks.append(1.0)
+            elif (r["pred"] or 0.0) <= 1e-9:
+                ks.append(0.0)
+            else:
+                ks.append(float(min(max((r["t"] - r["c"]) / r["pred"], 0.0), cap)))
+        out[seg] = {"by": by, "edges": [float(e) for e in edges], "k": ks}
     return out
 
 
+def _bin(value, edges):
+    b = F.lit(0)
+    for e in edges:
+        b = b + (value > F.lit(float(e))).cast("int")
+    return b
+
+
 def uplift_factor(scale: dict[str, dict]):
-    """The Spark column of :func:`uplift_scale`'s factor for each row's segment and predicted uplift ``_u``."""
+    """The Spark column of :func:`uplift_scale`'s factor for each row's segment and bin."""
     k = F.lit(1.0)
     for seg, m in sorted(scale.items()):
-        b = F.lit(0)
-        for e in m["edges"]:
-            b = b + (F.col("_u") > F.lit(float(e))).cast("int")
-        factor = F.element_at(F.array(*[F.lit(float(v)) for v in m["k"]]), b + 1)
+        factor = F.element_at(F.array(*[F.lit(float(v)) for v in m["k"]]),
+                              _bin(F.col(m.get("by", "offer_strength")), m["edges"]) + 1)
         k = F.when(F.col("segment") == seg, factor).otherwise(k)
     return k
