@@ -363,6 +363,10 @@ def write_outputs(ctx, request_ids: list[str], attempt: Mapping[str, int], statu
         else:
             a = spark.createDataFrame([], PROMO_ASSIGNMENTS.schema)
         lake.write(a, PROMO_ASSIGNMENTS, mode="replace", where=where)
+    else:  # nothing planned: a re-planned request's earlier rows must not outlive its new status
+        for spec in (PROMO_SEGMENTS, PROMO_PLANS, PROMO_ASSIGNMENTS):
+            if lake.exists(spec):
+                lake.write(spark.createDataFrame([], spec.schema), spec, mode="replace", where=where)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     data_versions = result["data_versions"] if result else {}
     srows = [(rid, int(attempt[rid]), s, why, now, versions, data_versions, ctx.run_id, ctx.config.config_hash)

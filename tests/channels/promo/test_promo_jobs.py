@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pyspark.sql import functions as F
 
 from sendopt.catalog import open_lake
 from sendopt.cli import main
 from sendopt.config import load_config
 
-FAST = ["promo.models.num_boost_round=15", "promo.models.early_stopping_rounds=5", "promo.tuning.trials=4",
+FAST = ["promo.models.backend=local", "promo.models.num_boost_round=15", "promo.models.early_stopping_rounds=5", "promo.tuning.trials=4",
         "promo.designer.max_designs=4", "promo.tuning.log_trials=false"]
 
 
@@ -26,9 +27,14 @@ def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_
     ok = {"request_id": "t-ok", "merchant_id": int(merchant), "start_date": start, "end_date": end, "budget": 50}
     cps = {**ok, "request_id": "t-cps", "max_cps": 0.001}
     past = {**ok, "request_id": "t-past", "start_date": "2020-01-01"}
-    for payload in (ok, cps):
-        assert main(["submit-promo-request", *args, "--request", json.dumps(payload)]) == 0
-    assert main(["submit-promo-request", *args, "--request", json.dumps(past)]) == 2  # refused: start in the past
+    assert main(["submit-promo-request", *args, "--request", json.dumps(ok)]) == 0
+    from sendopt.api import Session
+    from sendopt.channels.promo.requests import RequestError
+
+    api = Session(config, spark, lake)
+    assert api.submit_promo_request(cps)["status"] == "pending"
+    with pytest.raises(RequestError, match="start_date: 2020-01-01 is in the past"):
+        api.submit_promo_request(past)
 
     assert main(["plan-promos", *args]) == 0
     status = {r["request_id"]: r for r in lake.read("ops.promo_request_status").collect()}
