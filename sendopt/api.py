@@ -3,6 +3,7 @@
     from sendopt.api import session
     s = session(env="local", overrides=["lake.root=./lake"])
     s.lake.read("raw.orders").groupBy("region").count().show()
+    s.submit_promo_request({"merchant_id": 7, "start_date": "2026-04-01", "end_date": "2026-04-14", "budget": 500})
 """
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ class Session:
     config: SendoptConfig
     spark: SparkSession
     lake: Lake
+
+    def submit_promo_request(self, payload: dict, today=None) -> dict:
+        """Validate a campaign request and append it to ``ops.promo_requests`` (docs/promo.md); the stored row.
+
+        ``today`` (default: the run date) refuses start dates before it; errors name every field at fault."""
+        from sendopt.channels.promo.requests import submit_request
+        from sendopt.runner import resolve_run_date
+
+        return submit_request(self.lake, payload, today=today or resolve_run_date(self.config),
+                              limits=self.config.promo.requests)
 
 
 def session(

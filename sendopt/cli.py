@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     trial = parser.add_argument_group("import-trial (a team's own coupon trial; sets coupons.import_trial.*)")
     for flag, key in TRIAL_FLAGS.items():
         trial.add_argument(f"--{flag}", dest=f"trial_{flag}", metavar=flag.upper(), help=f"coupons.{key}")
+    parser.add_argument("--request", metavar="JSON|FILE", help="submit-promo-request: the campaign request "
+                        "(a JSON object or a JSON file; sets promo.submit)")
     return parser
 
 
@@ -63,6 +65,8 @@ def trial_overrides(args) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = list(args.set) + ([f"run.date={args.date}"] if args.date else []) + trial_overrides(args)
+    if args.request is not None:
+        overrides.append(f"promo.submit={json.dumps(args.request)}")  # a YAML string: the job parses the JSON
     all_jobs = jobs()
     steps = pipelines().get(args.job, (args.job,))
     current = steps[0]

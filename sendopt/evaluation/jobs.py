@@ -135,3 +135,10 @@ def run_evaluate_uplift(ctx: JobContext) -> None:
     from sendopt.evaluation.coupon_policy import evaluate_uplift
 
     evaluate_uplift(ctx)
+
+
+def run_evaluate_promos(ctx: JobContext) -> None:
+    """True outcomes of the planned promo requests vs blanket, best fixed design, segment rule and oracle."""
+    from sendopt.evaluation.promo_policy import evaluate_promos
+
+    evaluate_promos(ctx)

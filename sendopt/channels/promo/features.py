@@ -1,0 +1,138 @@
+"""Pre-campaign features and segments of (customer, merchant) pairs as of a date — for training and planning.
+
+One function builds both, so a model never sees a feature planning cannot compute. Every number comes from
+events strictly before ``as_of`` (the campaign's first day): the leakage rule, tested in
+tests/channels/promo/test_promo_units.py.
+
+Segments (``promo.segments``): **new** — no card payment at the merchant before ``as_of``; **active** — the
+last one at most ``active_days`` before; **churned** — older. A **cold start** has no payment anywhere in the
+history window: the models then fall back on region, device and tenure (population priors of their kind).
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.promo.config import SegmentConfig
+
+SEGMENTS = ("new", "active", "churned")
+DEVICES = ("ios", "android", "web")
+
+#: Customer features (pre-campaign), then the design's.
+CUSTOMER_FEATURES = ["segment_code", "days_since_m", "m_orders", "m_spend", "m_avg_amount", "mcc_orders",
+                     "all_orders", "all_avg_amount", "days_since_any", "past_offers", "past_redeems",
+                     "redeem_rate", "tenure_days", "window_days", "region_code", "device_code", "mcc_code"]
+DESIGN_FEATURES = ["discount_pct", "voucher_value", "min_spend", "min_spend_ratio", "offer_strength"]
+#: The response rises with these (LightGBM monotone constraints of the treated models).
+INCREASING = ("discount_pct", "voucher_value", "offer_strength")
+CATEGORICAL = ["segment_code", "region_code", "device_code", "mcc_code"]
+
+
+def segment_of(days_since_last: Column, active_days: int) -> Column:
+    """new (never paid there) / active (within ``active_days``) / churned."""
+    return (F.when(days_since_last.isNull(), F.lit("new"))
+            .when(days_since_last <= active_days, F.lit("active")).otherwise(F.lit("churned")))
+
+
+def segment_code(segment: Column) -> Column:
+    return F.when(segment == "new", 0).when(segment == "active", 1).otherwise(2)
+
+
+def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, offers: DataFrame | None,
+                  redemptions: DataFrame | None, cfg: SegmentConfig) -> DataFrame:
+    """``pairs`` (key, user_id, merchant_id, mcc, as_of, end_date) + segment, cold_start, has_payments (any card payment
+    before ``as_of``: a customer who pays by card at all) and :data:`CUSTOMER_FEATURES`.
+
+    payments: raw.card_transactions; customers: raw.customers; offers/redemptions: raw.promo_offers /
+    raw.promo_redemptions (the customer's past promo response = discount sensitivity), each used only
+    before ``as_of``."""
+    h = cfg.history_days
+    p = payments.select("user_id", F.col("merchant_id").alias("p_merchant"), F.col("mcc").alias("p_mcc"),
+                        F.col("amount").alias("p_amount"), F.col("event_date").alias("p_day"))
+    j = pairs.join(p, (pairs["user_id"] == p["user_id"]) & (p["p_day"] < pairs["as_of"]), "left").drop(p["user_id"])
+    in_window = F.col("p_day") >= F.date_sub(F.col("as_of"), h)
+    at_m = F.col("p_merchant") == F.col("merchant_id")
+    agg = j.groupBy("key", "user_id").agg(
+        F.max(F.when(at_m, F.col("p_day"))).alias("_last_m"),
+        F.max(F.when(in_window, F.col("p_day"))).alias("_last_any"),
+        F.max(F.col("p_day")).alias("_ever_any"),
+        F.count(F.when(at_m & in_window, 1)).alias("m_orders"),
+        F.sum(F.when(at_m & in_window, F.col("p_amount"))).alias("m_spend"),
+        F.count(F.when((F.col("p_mcc") == F.col("mcc")) & ~at_m & in_window, 1)).alias("mcc_orders"),
+        F.count(F.when(in_window, 1)).alias("all_orders"),
+        F.avg(F.when(in_window, F.col("p_amount"))).alias("all_avg_amount"),
+    )
+    out = pairs.join(agg, ["key", "user_id"], "left")
+    since_m = F.datediff(F.col("as_of"), F.col("_last_m"))
+    out = (out.withColumn("days_since_last", since_m)
+           .withColumn("segment", segment_of(since_m, cfg.active_days))
+           .withColumn("segment_code", segment_code(F.col("segment")))
+           .withColumn("cold_start", F.col("_last_any").isNull())
+           .withColumn("has_payments", F.col("_ever_any").isNotNull())
+           .withColumn("days_since_m", F.coalesce(since_m.cast("double"), F.lit(-1.0)))
+           .withColumn("days_since_any", F.coalesce(F.datediff(F.col("as_of"), F.col("_last_any")).cast("double"),
+                                                    F.lit(-1.0)))
+           .withColumn("m_orders", F.coalesce(F.col("m_orders"), F.lit(0)).cast("double"))
+           .withColumn("m_spend", F.coalesce(F.col("m_spend"), F.lit(0.0)))
+           .withColumn("m_avg_amount", F.when(F.col("m_orders") > 0, F.col("m_spend") / F.col("m_orders"))
+                       .otherwise(F.lit(-1.0)))
+           .withColumn("mcc_orders", F.coalesce(F.col("mcc_orders"), F.lit(0)).cast("double"))
+           .withColumn("all_orders", F.coalesce(F.col("all_orders"), F.lit(0)).cast("double"))
+           .withColumn("all_avg_amount", F.coalesce(F.col("all_avg_amount"), F.lit(-1.0)))
+           .drop("_last_m", "_last_any", "_ever_any"))
+    out = out.join(promo_history(pairs, offers, redemptions), ["key", "user_id"], "left")
+    for c in ("past_offers", "past_redeems"):
+        out = out.withColumn(c, F.coalesce(F.col(c), F.lit(0)).cast("double"))
+    out = out.withColumn("redeem_rate", F.when(F.col("past_offers") > 0, F.col("past_redeems") / F.col("past_offers"))
+                         .otherwise(F.lit(-1.0)))
+    cust = customers.select("user_id", F.col("region").alias("cust_region"), "device", "signup_date")
+    out = out.join(cust, "user_id", "left")
+    device = F.lower(F.col("device"))
+    dev_code = F.lit(len(DEVICES))
+    for i, d in reversed(list(enumerate(DEVICES))):
+        dev_code = F.when(device == d, F.lit(i)).otherwise(dev_code)
+    return (out.withColumn("window_days", (F.datediff(F.col("end_date"), F.col("as_of")) + 1).cast("double"))
+            .withColumn("tenure_days", F.coalesce(F.datediff(F.col("as_of"), F.col("signup_date")), F.lit(0))
+                           .cast("double"))
+            .withColumn("region_code", F.pmod(F.xxhash64(F.coalesce(F.col("cust_region"), F.lit(""))), F.lit(97))
+                        .cast("int"))
+            .withColumn("device_code", dev_code.cast("int"))
+            .withColumn("mcc_code", F.coalesce(F.col("mcc").cast("int"), F.lit(0)))
+            .withColumn("region", F.coalesce(F.col("cust_region"), F.lit("unknown")))
+            .drop("cust_region", "device", "signup_date"))
+
+
+def promo_history(pairs: DataFrame, offers: DataFrame | None, redemptions: DataFrame | None) -> DataFrame:
+    """Per (key, user): offers received and promos redeemed before ``as_of`` (0 without promo tables)."""
+    keys = pairs.select("key", "user_id", "as_of")
+    if offers is None or redemptions is None:
+        return keys.select("key", "user_id", F.lit(0).alias("past_offers"), F.lit(0).alias("past_redeems"))
+    o = offers
+    if "offered" in o.columns:
+        o = o.where(F.col("offered"))
+    o = o.where(F.col("offered_at").isNotNull()).select("user_id", F.to_date("offered_at").alias("o_day"))
+    r = redemptions.select("user_id", F.to_date("redeemed_at").alias("r_day"))
+    po = keys.join(o, (keys["user_id"] == o["user_id"]) & (o["o_day"] < keys["as_of"])).groupBy(
+        "key", keys["user_id"]).agg(F.count("*").alias("past_offers"))
+    pr = keys.join(r, (keys["user_id"] == r["user_id"]) & (r["r_day"] < keys["as_of"])).groupBy(
+        "key", keys["user_id"]).agg(F.count("*").alias("past_redeems"))
+    return keys.select("key", "user_id").join(po, ["key", "user_id"], "left").join(pr, ["key", "user_id"], "left")
+
+
+def with_design(df: DataFrame, treated: Column | None = None) -> DataFrame:
+    """Add ``min_spend_ratio`` (minimum spend / the customer's usual basket; 0 without a minimum),
+    ``offer_strength`` (discount % / 100 + voucher / usual basket: one number trees can split on) and zero the
+    design of untreated rows (``treated`` false: the no-promo arm)."""
+    if treated is not None:
+        for c in ("discount_pct", "voucher_value", "min_spend"):
+            df = df.withColumn(c, F.when(treated, F.col(c)).otherwise(F.lit(0.0)))
+    usual = F.when(F.col("m_avg_amount") > 0, F.col("m_avg_amount")).when(
+        F.col("all_avg_amount") > 0, F.col("all_avg_amount")).otherwise(F.lit(None))
+    return (df.withColumn("min_spend_ratio", F.when(F.col("min_spend") <= 0, F.lit(0.0)).otherwise(
+        F.coalesce(F.col("min_spend") / usual, F.lit(-1.0))))
+        .withColumn("offer_strength", F.col("discount_pct") / 100.0
+                    + F.col("voucher_value") / F.coalesce(usual, F.lit(DEFAULT_BASKET))))
+
+
+#: The basket a voucher is compared with when the customer has no payment history.
+DEFAULT_BASKET = 30.0

@@ -1,0 +1,311 @@
+"""Response models of the promo channel: a T-learner over the design's features, through the project's trainer.
+
+Why a T-learner: the historical campaigns offered the promo to a random share of the eligible customers, so
+the non-offered eligible customers are a large logged control group. ``order0`` learns P(order | customer,
+no promo) on them alone and ``order1`` learns P(order | customer, design) on the offered, with the design's
+discount %, voucher, minimum spend and minimum-spend-to-usual-basket ratio as features (designs vary across
+campaigns, so one treated model interpolates between them). An S-learner would have to find the small
+promo effect as splits on a treatment flag inside one model, and regularisation shrinks that effect toward
+zero; two models keep the baseline and the treated response apart. ``redeem`` gives P(redeem | design) and
+``discount`` E[discounts paid | redeemed, design] (the promo cost = Σ p · discount); ``basket`` is E[GMV in
+the window | ordered, design] and ``orders`` E[orders in the window | ordered, design] (a voucher serves every
+order of the window), regressions over both arms with the design zeroed in the control arm. Probabilities are calibrated on the holdout (isotonic / Platt) when their
+ECE is above ``promo.models.ece_threshold``. Every model is MLflow-tracked and registered; a challenger
+becomes champion only if its holdout loss is within ``gate_tolerance`` of the champion's on the same rows.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.primitives import uniform_hash
+from sendopt.channels.promo.config import ModelConfig
+from sendopt.channels.promo.features import (
+    CATEGORICAL,
+    CUSTOMER_FEATURES,
+    DESIGN_FEATURES,
+    INCREASING,
+    with_design,
+)
+from sendopt.models import tracking
+from sendopt.models.calibration import Calibrator, calibrate
+from sendopt.models.metrics import evaluate
+from sendopt.models.scoring import score
+from sendopt.models.spec import TrainSpec
+from sendopt.models.trainer import train
+
+log = logging.getLogger("sendopt.promo")
+
+#: kind → (label, features, rows it learns from, task)
+KINDS = {
+    "order0": ("ordered", CUSTOMER_FEATURES, "control", "classification"),
+    "order1": ("ordered", CUSTOMER_FEATURES + DESIGN_FEATURES, "offered", "classification"),
+    "redeem": ("redeemed", CUSTOMER_FEATURES + DESIGN_FEATURES, "offered", "classification"),
+    "basket": ("gmv", CUSTOMER_FEATURES + DESIGN_FEATURES + ["offered_f"], "orderers", "regression"),
+    "orders": ("orders_n", CUSTOMER_FEATURES + DESIGN_FEATURES + ["offered_f"], "orderers", "regression"),
+    "discount": ("discounts_n", CUSTOMER_FEATURES + DESIGN_FEATURES, "redeemers", "regression"),
+}
+
+
+@dataclass
+class PromoModel:
+    kind: str
+    text: str
+    features: list[str]
+    calibrator: Calibrator | None
+    version: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, df: DataFrame, out: str) -> DataFrame:
+        scored = score(df, self.text, self.features, out_cols=[out])
+        if self.calibrator is not None:
+            cal = Calibrator(self.calibrator.method, (out,), self.calibrator.params)
+            scored = cal.apply(scored)
+        if KINDS[self.kind][3] == "regression":
+            scored = scored.withColumn(out, F.greatest(F.col(out), F.lit(0.0)))
+        return scored
+
+
+@dataclass
+class ModelSet:
+    models: dict[str, PromoModel]
+    trained: bool
+    gate: list[str] = field(default_factory=list)
+    #: segment → {by, edges, k}: factors on the predicted order uplift p1 − p0 per offer-strength bin, so that on
+    #: the randomized holdout the predicted uplift equals the measured one (offered − control), bin by bin
+    uplift_scale: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {k: m.version for k, m in self.models.items()}
+
+    @property
+    def version_text(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in sorted(self.versions.items()))
+
+
+def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFrame, window_payments: DataFrame,
+                   redemptions: DataFrame, features) -> DataFrame:
+    """One row per eligible customer of each finished campaign: pre-campaign features, the design, whether
+    they were offered, and outcomes in the campaign window (ordered, orders, GMV before discount, redeemed,
+    discounts paid). A redeemed order is one card payment at the price paid, so GMV = paid + discounts.
+
+    ``features(pairs)`` is :func:`~sendopt.channels.promo.features.pair_features` bound to the raw tables."""
+    c = campaigns.join(merchants.select("merchant_id", "mcc"), "merchant_id")
+    pairs = eligible.select("campaign_id", "user_id", F.col("offered").cast("boolean").alias("offered")).join(
+        c.select("campaign_id", "merchant_id", "mcc", "start_date", "end_date",
+                 F.col("discount_pct").cast("double").alias("discount_pct"),
+                 F.col("voucher_value").cast("double").alias("voucher_value"),
+                 F.col("min_spend").cast("double").alias("min_spend")), "campaign_id")
+    pairs = pairs.withColumn("key", F.col("campaign_id")).withColumn("as_of", F.col("start_date"))
+    x = features(pairs)
+    w = window_payments.select(F.col("user_id").alias("w_user"), F.col("merchant_id").alias("w_m"),
+                               F.col("event_date").alias("w_day"), F.col("amount").alias("w_amount"))
+    inw = x.select("key", "user_id", "merchant_id", "start_date", "end_date").join(
+        w, (F.col("user_id") == F.col("w_user")) & (F.col("merchant_id") == F.col("w_m"))
+        & F.col("w_day").between(F.col("start_date"), F.col("end_date"))).groupBy(
+        "key", "user_id").agg(F.count("*").alias("orders"), F.sum("w_amount").alias("paid"))
+    red = redemptions.groupBy(F.col("campaign_id").alias("key"), "user_id").agg(
+        F.count("*").alias("redemptions"), F.sum("discount_amount").alias("discounts"))
+    out = x.join(inw, ["key", "user_id"], "left").join(red, ["key", "user_id"], "left")
+    orders = F.coalesce(F.col("orders"), F.lit(0))
+    gmv = F.coalesce(F.col("paid"), F.lit(0.0)) + F.coalesce(F.col("discounts"), F.lit(0.0))
+    out = (out.withColumn("ordered", (orders > 0).cast("int"))
+           .withColumn("redeemed", (F.coalesce(F.col("redemptions"), F.lit(0)) > 0).cast("int"))
+           .withColumn("gmv", F.when(orders > 0, gmv))
+           .withColumn("orders_n", F.when(orders > 0, orders.cast("double")))
+           .withColumn("discounts_n", F.when(F.col("redemptions") > 0, F.col("discounts")))
+           .withColumn("offered_f", F.col("offered").cast("double")))
+    out = out.withColumns({f"c_{c}": F.col(c) for c in ("discount_pct", "voucher_value", "min_spend")})
+    return with_design(out, F.col("offered"))
+
+
+def split(df: DataFrame, share: float) -> tuple[DataFrame, DataFrame]:
+    """Stable holdout by (campaign, customer)."""
+    u = uniform_hash(F.col("user_id"), F.col("key"), "promo_holdout")
+    return df.where(u >= share), df.where(u < share)
+
+
+def rows_for(df: DataFrame, which: str) -> DataFrame:
+    if which == "control":
+        return df.where(~F.col("offered"))
+    if which == "offered":
+        return df.where(F.col("offered"))
+    if which == "redeemers":
+        return df.where(F.col("offered") & (F.col("redeemed") == 1))
+    return df.where(F.col("ordered") == 1)
+
+
+def holdout_loss(model: PromoModel, valid: DataFrame) -> tuple[float, dict[str, float]]:
+    """Log-loss (probabilities) or mean squared error (basket) on the holdout, and the metrics logged."""
+    label, _, _, task = KINDS[model.kind]
+    scored = model.predict(valid, "_pred")
+    if task == "regression":
+        row = scored.agg(F.avg((F.col("_pred") - F.col(label)) ** 2).alias("mse"), F.count("*").alias("n")).first()
+        return float(row["mse"] or 0.0), {"holdout_mse": float(row["mse"] or 0.0), "holdout_rows": float(row["n"])}
+    ev = evaluate(scored.withColumn(label, F.col(label).cast("int")), label, ["_pred"])
+    return ev.log_loss, ev.as_metrics("holdout_")
+
+
+def fit_kind(spark, kind: str, train_df: DataFrame, valid_df: DataFrame, cfg: ModelConfig) -> PromoModel:
+    label, feats, which, task = KINDS[kind]
+    tr, va = rows_for(train_df, which), rows_for(valid_df, which)
+    params = dict(cfg.params)
+    if kind in ("order1", "redeem"):  # a stronger offer never lowers the response
+        params["monotone_constraints"] = [1 if f in INCREASING else 0 for f in feats]
+        params.setdefault("monotone_constraints_method", "advanced")
+    spec = TrainSpec(features=list(feats), label=label, categorical=[c for c in CATEGORICAL if c in feats],
+                     params=params, num_boost_round=cfg.num_boost_round,
+                     early_stopping_rounds=cfg.early_stopping_rounds, max_train_rows=cfg.max_train_rows,
+                     seed=cfg.seed, task=task)
+    result = train(spark, tr, va, spec, backend=cfg.backend)
+    model = PromoModel(kind, result.model_str, list(feats), None)
+    if task == "classification":
+        scored = score(va, result.model_str, list(feats), out_cols=["_p"])
+        cal = calibrate(scored.withColumn(label, F.col(label).cast("int")), label, ["_p"], cfg.ece_threshold,
+                        method=cfg.calibration)
+        model.calibrator = cal
+    model.metrics = {"train_rows": float(result.train_rows), "seconds": float(result.seconds)}
+    return model
+
+
+def registry_name(config, kind: str) -> str:
+    return tracking.model_name(config, "promo", kind, "all", "all")
+
+
+def log_model(config, model: PromoModel, data_versions: dict[str, int], run_id: str) -> str:
+    import lightgbm as lgb
+    import mlflow
+
+    name = registry_name(config, model.kind)
+    with mlflow.start_run(run_name=f"promo-{model.kind}"):
+        mlflow.set_tags({"channel": "promo", "kind": model.kind, "sendopt_run": run_id,
+                         "learner": "t" if model.kind.startswith("order") else "direct"})
+        mlflow.log_metrics(model.metrics)
+        artifacts = {"calibrator.json": model.calibrator.to_dict() if model.calibrator else None,
+                     "features.json": model.features}
+        version = tracking.log_booster(lgb.Booster(model_str=model.text), name, artifacts,
+                                       {"data_versions": json.dumps(data_versions, sort_keys=True),
+                                        "features": ",".join(model.features)})
+    model.version = version
+    return version
+
+
+def load_champion(config, kind: str) -> tuple[PromoModel, dict[str, str]] | None:
+    import os
+
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    name = registry_name(config, kind)
+    if tracking.champion_version(name) is None:
+        return None
+    reg = tracking.load_model(name)
+    path = mlflow.artifacts.download_artifacts(run_id=reg.run_id, artifact_path="calibrator.json")
+    with open(path, encoding="utf-8") as fh:
+        cal = json.load(fh)
+    model = PromoModel(kind, reg.model_text, reg.tags.get("features", "").split(","),
+                       Calibrator.from_dict(cal) if cal else None, reg.version)
+    return model, reg.tags
+
+
+def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]) -> ModelSet:
+    """Champions when they were trained on these raw versions (and no retrain is asked); otherwise train
+    challengers, gate each against its champion on this holdout, and return the champions after the gate."""
+    cfg = ctx.config.promo.models
+    tracking.configure(ctx.config)
+    current = {k: load_champion(ctx.config, k) for k in KINDS}
+    fresh = all(c is not None and json.loads(c[1].get("data_versions", "{}")) == data_versions
+                and c[0].features == list(KINDS[k][1]) for k, c in current.items())
+    if fresh and not cfg.retrain:
+        scale = json.loads(current["order1"][1].get("uplift_scale", "{}"))
+        return ModelSet({k: c[0] for k, c in current.items()}, trained=False, uplift_scale=scale)
+    if training is None:
+        raise ValueError("no promo training data")
+    train_df, valid_df = split(training, cfg.holdout_share)
+    train_df, valid_df = train_df.localCheckpoint(), valid_df.localCheckpoint()
+    models, lines = {}, []
+    for kind in KINDS:
+        challenger = fit_kind(ctx.spark, kind, train_df, valid_df, cfg)
+        va = rows_for(valid_df, KINDS[kind][2])
+        loss, metrics = holdout_loss(challenger, va)
+        challenger.metrics.update(metrics)
+        version = log_model(ctx.config, challenger, data_versions, ctx.run_id)
+        name = registry_name(ctx.config, kind)
+        champ = current[kind]
+        if champ is None or champ[0].features != challenger.features:
+            tracking.set_alias(name, version, tracking.CHAMPION)
+            models[kind] = challenger
+            lines.append(f"{kind}: v{version} champion (first of its features), holdout loss {loss:.4f}")
+            continue
+        champ_loss, _ = holdout_loss(champ[0], va)
+        if loss <= champ_loss + cfg.gate_tolerance:
+            tracking.set_alias(name, version, tracking.CHAMPION)
+            models[kind] = challenger
+            lines.append(f"{kind}: pass v{version} {loss:.4f} vs champion v{champ[0].version} {champ_loss:.4f}")
+        else:
+            tracking.set_alias(name, version, tracking.CHALLENGER)
+            models[kind] = champ[0]
+            lines.append(f"{kind}: FAIL v{version} {loss:.4f} vs champion v{champ[0].version} {champ_loss:.4f}; "
+                         "champion kept")
+    for line in lines:
+        ctx.log.info("stage=promo-models gate %s", line)
+    out = ModelSet(models, trained=True, gate=lines)
+    out.uplift_scale = uplift_scale(out, valid_df)
+    import mlflow
+
+    mlflow.MlflowClient().set_model_version_tag(registry_name(ctx.config, "order1"), models["order1"].version,
+                                                "uplift_scale", json.dumps(out.uplift_scale, sort_keys=True))
+    ctx.log.info("stage=promo-models uplift calibration per segment %s", out.uplift_scale)
+    return out
+
+
+def uplift_scale(models: ModelSet, valid: DataFrame, bins: int = 4, cap: float = 1.5,
+                 by: str = "offer_strength") -> dict[str, dict]:
+    """Per segment and quantile bin of ``by`` (the offer strength: the design's pull), the measured order
+    uplift on the randomized holdout (offered − control) over the predicted one at each row's campaign design,
+    clipped to [0, cap]. The treated model learns the design's effect from few campaigns; this pins its level
+    per segment and offer strength to what the control group shows."""
+    x = valid.withColumns({c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")})
+    x = models.models["order0"].predict(with_design(x), "_p0")
+    x = models.models["order1"].predict(x, "_p1").withColumn("_u", F.col("_p1") - F.col("_p0")).localCheckpoint()
+    out: dict[str, dict] = {}
+    for seg in [r["segment"] for r in x.select("segment").distinct().collect()]:  # ≤ 3 segments
+        part = x.where(F.col("segment") == seg)
+        edges = sorted(set(part.approxQuantile(by, [i / bins for i in range(1, bins)], 0.01)))
+        rows = {r["b"]: r for r in part.withColumn("b", _bin(F.col(by), edges)).groupBy("b").agg(
+            F.avg("_u").alias("pred"), F.avg(F.when(F.col("offered"), F.col("ordered"))).alias("t"),
+            F.avg(F.when(~F.col("offered"), F.col("ordered"))).alias("c")).collect()}
+        ks = []
+        for i in range(len(edges) + 1):
+            r = rows.get(i)
+            if r is None or r["t"] is None or r["c"] is None:
+                ks.append(1.0)
+            elif (r["pred"] or 0.0) <= 1e-9:
+                ks.append(0.0)
+            else:
+                ks.append(float(min(max((r["t"] - r["c"]) / r["pred"], 0.0), cap)))
+        out[seg] = {"by": by, "edges": [float(e) for e in edges], "k": ks}
+    return out
+
+
+def _bin(value, edges):
+    b = F.lit(0)
+    for e in edges:
+        b = b + (value > F.lit(float(e))).cast("int")
+    return b
+
+
+def uplift_factor(scale: dict[str, dict]):
+    """The Spark column of :func:`uplift_scale`'s factor for each row's segment and bin."""
+    k = F.lit(1.0)
+    for seg, m in sorted(scale.items()):
+        factor = F.element_at(F.array(*[F.lit(float(v)) for v in m["k"]]),
+                              _bin(F.col(m.get("by", "offer_strength")), m["edges"]) + 1)
+        k = F.when(F.col("segment") == seg, factor).otherwise(k)
+    return k

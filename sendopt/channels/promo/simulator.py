@@ -1,0 +1,332 @@
+"""Campaign impact simulator: customer × design scores → sufficient statistics → plans and their metrics.
+
+Scoring runs in Spark over every eligible customer and candidate design once. The result is aggregated to
+sufficient statistics per (request, segment, region, design, score bucket) — sums of expected incremental
+GMV, incremental orders, cost, redemptions and their Bernoulli variances — so a plan (one design per
+segment, reaching the best buckets of it) is evaluated on a few thousand rows on the driver, never by
+re-scoring customers. The buckets are ``floor(asinh(value) × simulator.bucket_resolution)`` of the predicted
+net value: fine where values are small, logarithmic where they are large; a plan may take a fraction of its
+last bucket (customers drawn by a stable hash), so budgets are met exactly in expectation.
+
+Metrics (docs/promo.md): ``redemptions`` = Σ p_redeem; ``incremental_orders`` = Σ (p1·n1 − p0·n0);
+``gmv`` = Σ p1·g1 of the reached (GMV with the promo, before discount); ``incremental_gmv`` = Σ (p1·g1 −
+p0·g0); ``cost`` = Σ p_redeem·discount; ``net_value`` = incremental GMV − cost; ``objective`` = net value +
+weight_orders·incremental orders + weight_new·(p1 − p0) of new customers (expected acquisitions); ``cps`` = cost /
+incremental orders; ``cost_p90`` = cost + z·sd (z of ``budget_confidence``) — the budget is met with that
+probability when cost_p90 ≤ budget; ``_lo``/``_hi`` = the ``interval`` bounds from the summed variances.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.primitives import uniform_hash
+from sendopt.channels.promo.features import with_design
+
+STAT_COLS = ["n", "inc_gmv", "inc_orders", "cost", "cost_var", "orders_var", "p_redeem", "redeem_var",
+             "new_inc", "gmv"]
+UNIT_KEYS = ["request_id", "segment", "region", "design_id", "bucket"]
+
+
+def bucket_of(value, resolution: float):
+    """Score bucket of a predicted value (Spark column or numpy array)."""
+    if isinstance(value, np.ndarray):
+        return np.floor(np.arcsinh(value) * resolution).astype(int)
+    return F.floor(F.asinh(value) * F.lit(resolution)).cast("int")
+
+
+def with_values(df: DataFrame, resolution: float) -> DataFrame:
+    """From the model outputs (p0, p1: P(order); g0, g1: GMV per orderer; n0, n1: orders per orderer;
+    p_redeem_raw, disc_r: discounts per redeemer) and the request's weights: the per-row expectations and the
+    score bucket."""
+    pr = F.least(F.col("p_redeem_raw"), F.col("p1"))  # a redemption is an order
+    disc = F.least(F.col("disc_r"), F.col("g1"))
+    o1, o0 = F.col("p1") * F.col("n1"), F.col("p0") * F.col("n0")
+    out = (df.withColumn("p_redeem", pr)
+           .withColumn("discount", disc)
+           .withColumn("cost", pr * disc)
+           .withColumn("cost_var", pr * (1 - pr) * disc * disc)
+           .withColumn("redeem_var", pr * (1 - pr))
+           .withColumn("inc_orders", o1 - o0)
+           .withColumn("orders_var", F.col("p1") * (1 - F.col("p1")) * F.col("n1") * F.col("n1")
+                       + F.col("p0") * (1 - F.col("p0")) * F.col("n0") * F.col("n0"))
+           .withColumn("gmv", F.col("p1") * F.col("g1"))
+           .withColumn("inc_gmv", F.col("p1") * F.col("g1") - F.col("p0") * F.col("g0"))
+           .withColumn("new_inc", F.when(F.col("segment") == "new", F.col("p1") - F.col("p0"))
+                       .otherwise(F.lit(0.0))))
+    value = (F.col("inc_gmv") - F.col("cost") + F.col("weight_orders") * F.col("inc_orders")
+             + F.col("weight_new_customers") * F.col("new_inc"))
+    return out.withColumn("value", value).withColumn("bucket", bucket_of(F.col("value"), resolution))
+
+
+def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
+    """Every eligible customer (``base``: features, segment, region, request weights) × every candidate design
+    of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once."""
+    m = models.models
+    none = with_design(base.withColumns({"discount_pct": F.lit(0.0), "voucher_value": F.lit(0.0),
+                                         "min_spend": F.lit(0.0), "offered_f": F.lit(0.0)}))
+    none = m["order0"].predict(none, "p0")
+    none = m["basket"].predict(none, "g0")
+    none = m["orders"].predict(none, "n0").drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio",
+                                                "offered_f")
+    x = with_design(none.join(F.broadcast(designs), "request_id").withColumn("offered_f", F.lit(1.0)))
+    for kind, out in (("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
+                      ("discount", "disc_r")):
+        x = m[kind].predict(x, out)
+    x = x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"), F.lit(1.0)))
+    from sendopt.channels.promo.models import uplift_factor
+
+    x = x.withColumn("_u", F.col("p1") - F.col("p0"))
+    x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * F.col("_u")).drop("_u")
+    return with_values(x, resolution)
+
+
+def sufficient_stats(scored: DataFrame) -> DataFrame:
+    """Sums per (request, segment, region, design, bucket): what every tuning trial reads."""
+    aggs = [F.count("*").cast("double").alias("n")] + [F.sum(c).alias(c) for c in STAT_COLS if c != "n"]
+    return scored.groupBy(*UNIT_KEYS).agg(*aggs)
+
+
+# ---------------------------------------------------------------- plans on the statistics (driver, small)
+@dataclass
+class PlanParams:
+    """One tuning trial: priority weights, the band of design strengths allowed, the budget split."""
+
+    weight_orders: float = 0.0
+    weight_new: float = 0.0
+    strength_lo: float = 0.0  # quantiles of the candidates' strengths
+    strength_hi: float = 1.0
+    split: dict[str, float] = field(default_factory=dict)  # segment → share of the budget (normalised)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"weight_orders": self.weight_orders, "weight_new": self.weight_new,
+                "strength_lo": self.strength_lo, "strength_hi": self.strength_hi,
+                **{f"split_{k}": v for k, v in self.split.items()}}
+
+
+@dataclass
+class Plan:
+    designs: dict[str, str]  # segment → design id (or "none")
+    units: pd.DataFrame  # chosen rows of the statistics with a ``fraction`` column
+    metrics: dict[str, float]
+    feasible: bool
+    violations: dict[str, float]
+    params: PlanParams | None = None
+
+    @property
+    def reach(self) -> dict[str, float]:
+        return {k[len("reach_"):]: v for k, v in self.metrics.items() if k.startswith("reach_")}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A request's constraints and goal as the planner needs them."""
+
+    budget: float
+    max_cps: float | None
+    segments: tuple[str, ...]
+    min_coverage: Mapping[str, float]
+    weight_orders: float
+    weight_new: float
+    confidence: float = 0.9
+    interval: float = 0.9
+
+    @property
+    def z(self) -> float:
+        return NormalDist().inv_cdf(self.confidence)
+
+
+def prepare(stats: pd.DataFrame) -> dict[str, Any]:
+    """Index the statistics of one request for fast trials: (segment, design) → unit arrays."""
+    stats = stats.reset_index(drop=True)
+    groups = {key: idx.to_numpy() for key, idx in stats.groupby(["segment", "design_id"]).groups.items()}
+    sizes = stats.groupby(["segment", "design_id"])["n"].sum().groupby(level=0).max().to_dict()
+    return {"stats": stats, "groups": groups, "sizes": sizes,
+            "arrays": {c: stats[c].to_numpy(np.float64) for c in STAT_COLS}}
+
+
+def _objective(a: Mapping[str, np.ndarray], w_orders: float, w_new: float) -> np.ndarray:
+    return a["inc_gmv"] - a["cost"] + w_orders * a["inc_orders"] + w_new * a["new_inc"]
+
+
+def _take(order: np.ndarray, cost: np.ndarray, var: np.ndarray, gain: np.ndarray, budget: float, z: float,
+          c: float = 0.0, v: float = 0.0) -> np.ndarray:
+    """Fractions of units in ``order``: best first while the gain is positive and cost + z·sd ≤ budget
+    (``c``, ``v``: cost and variance already committed)."""
+    frac = np.zeros(len(cost))
+    for i in order:
+        if gain[i] <= 0:
+            break
+        if c + cost[i] + z * math.sqrt(v + var[i]) <= budget:
+            frac[i], c, v = 1.0, c + cost[i], v + var[i]
+            continue
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            if c + mid * cost[i] + z * math.sqrt(v + mid * var[i]) <= budget:
+                lo = mid
+            else:
+                hi = mid
+        frac[i] = lo
+        break
+    return frac
+
+
+def build_plan(prep: Mapping[str, Any], designs_strength: Mapping[str, float], limits: Limits,
+               params: PlanParams) -> Plan:
+    """The plan of one trial: per allowed segment the design whose best buckets (by the trial's priority
+    weights, inside its budget share) add most; then CPS trimming and coverage floors."""
+    a, stats = prep["arrays"], prep["stats"]
+    strengths = np.array(sorted(designs_strength.values())) if designs_strength else np.array([0.0])
+    lo_s, hi_s = np.quantile(strengths, params.strength_lo), np.quantile(strengths, params.strength_hi)
+    prio = _objective(a, params.weight_orders, params.weight_new)
+    density = prio / np.maximum(a["cost"], 1e-6)  # value per unit of budget: the knapsack order
+    total_split = sum(params.split.get(s, 0.0) for s in limits.segments) or 1.0
+    frac = np.zeros(len(stats))
+    chosen: dict[str, str] = {}
+    for seg in limits.segments:
+        share = params.split.get(seg, 1.0 / len(limits.segments)) / total_split
+        seg_budget = limits.budget * share
+        best_val, best = 0.0, None
+        for (s, d), idx in prep["groups"].items():
+            if s != seg or not (lo_s - 1e-9 <= designs_strength.get(d, 0.0) <= hi_s + 1e-9):
+                continue
+            order = idx[np.argsort(-density[idx], kind="stable")]
+            f = np.zeros(len(stats))
+            f[order] = _take(np.arange(len(order)), a["cost"][order], a["cost_var"][order],
+                             prio[order], seg_budget, limits.z)
+            need = limits.min_coverage.get(seg, 0.0) * prep["sizes"].get(seg, 0.0)
+            if need > 0:  # coverage floor: reach further, best first, even at a loss
+                for i in order:
+                    room = need - float((f * a["n"]).sum())
+                    if room <= 1e-9:
+                        break
+                    f[i] += min(1.0 - f[i], room / max(a["n"][i], 1.0))
+            val = float((f * prio).sum())
+            if best is None or val > best_val:
+                best_val, best = val, (d, f)
+        if best is not None and (best_val > 0 or limits.min_coverage.get(seg, 0.0) > 0):
+            chosen[seg] = best[0]
+            frac = frac + best[1]
+        else:
+            chosen[seg] = "none"
+    frac = fill(prep, frac, chosen, prio, density, limits)
+    if limits.max_cps is not None:
+        frac = trim_cps(a, frac, limits.max_cps)
+    return evaluate_units(prep, frac, chosen, limits, params)
+
+
+def fill(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[str, str], prio: np.ndarray,
+         density: np.ndarray, limits: Limits) -> np.ndarray:
+    """Spend what the segments' shares left over on the chosen designs' remaining units, best value per
+    budget first across segments (a segment with little to gain must not strand the budget)."""
+    a = prep["arrays"]
+    idx = np.concatenate([prep["groups"][(s, d)] for s, d in chosen.items() if (s, d) in prep["groups"]] or
+                         [np.array([], dtype=int)])
+    idx = idx[(frac[idx] < 1.0) & (prio[idx] > 0)]
+    if len(idx) == 0:
+        return frac
+    order = idx[np.argsort(-density[idx], kind="stable")]
+    c, v = float((frac * a["cost"]).sum()), float((frac * a["cost_var"]).sum())
+    rest = 1.0 - frac[order]  # what is left of each unit, taken as a unit of its own
+    extra = _take(np.arange(len(order)), a["cost"][order] * rest, a["cost_var"][order] * rest, prio[order],
+                  limits.budget, limits.z, c, v)
+    out = frac.copy()
+    out[order] += extra * rest
+    return out
+
+
+def trim_cps(a: Mapping[str, np.ndarray], frac: np.ndarray, max_cps: float) -> np.ndarray:
+    """Drop the units with the worst cost per incremental order until the plan's CPS is within the limit."""
+    frac = frac.copy()
+    ratio = np.where(a["inc_orders"] > 0, a["cost"] / np.maximum(a["inc_orders"], 1e-12), np.inf)
+    for i in np.argsort(-ratio):
+        cost, orders = (frac * a["cost"]).sum(), (frac * a["inc_orders"]).sum()
+        if frac.sum() == 0 or (orders > 0 and cost / orders <= max_cps):
+            break
+        frac[i] = 0.0
+    return frac
+
+
+def evaluate_units(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[str, str], limits: Limits,
+                   params: PlanParams | None = None) -> Plan:
+    """Metrics, intervals, coverage and spend per segment and region of the units taken at ``frac``."""
+    a, stats = prep["arrays"], prep["stats"]
+    s = {c: float((frac * a[c]).sum()) for c in STAT_COLS}
+    zi = NormalDist().inv_cdf(0.5 + limits.interval / 2)
+    cost_sd, orders_sd, red_sd = math.sqrt(s["cost_var"]), math.sqrt(s["orders_var"]), math.sqrt(s["redeem_var"])
+    m = {"reached": s["n"], "redemptions": s["p_redeem"], "incremental_orders": s["inc_orders"], "gmv": s["gmv"],
+         "incremental_gmv": s["inc_gmv"], "cost": s["cost"], "net_value": s["inc_gmv"] - s["cost"],
+         "objective": s["inc_gmv"] - s["cost"] + limits.weight_orders * s["inc_orders"]
+         + limits.weight_new * s["new_inc"], "new_customers": s["new_inc"],
+         "cps": s["cost"] / s["inc_orders"] if s["inc_orders"] > 0 else (0.0 if s["cost"] == 0 else math.inf),
+         "cost_p90": s["cost"] + limits.z * cost_sd, "budget": limits.budget,
+         "cost_lo": s["cost"] - zi * cost_sd, "cost_hi": s["cost"] + zi * cost_sd,
+         "incremental_orders_lo": s["inc_orders"] - zi * orders_sd,
+         "incremental_orders_hi": s["inc_orders"] + zi * orders_sd,
+         "redemptions_lo": s["p_redeem"] - zi * red_sd, "redemptions_hi": s["p_redeem"] + zi * red_sd}
+    taken = stats.assign(fraction=frac)
+    taken = taken[taken["fraction"] > 0]
+    for seg in limits.segments:
+        size = prep["sizes"].get(seg, 0.0)
+        reached = float((taken.loc[taken["segment"] == seg, "n"] * taken.loc[taken["segment"] == seg, "fraction"]
+                         ).sum())
+        m[f"reach_{seg}"] = reached / size if size else 0.0
+        m[f"spend_{seg}"] = float((taken.loc[taken["segment"] == seg, "cost"]
+                                   * taken.loc[taken["segment"] == seg, "fraction"]).sum())
+    violations = {"budget": max(0.0, m["cost_p90"] - limits.budget),
+                  "cps": 0.0 if limits.max_cps is None or m["cost"] == 0 else max(0.0, m["cps"] - limits.max_cps),
+                  "coverage": sum(max(0.0, limits.min_coverage.get(seg, 0.0) - m[f"reach_{seg}"])
+                                  for seg in limits.segments)}
+    if m["cps"] == math.inf:
+        violations["cps"] = 1e9 if limits.max_cps is not None else 0.0
+        m["cps"] = -1.0  # cost without incremental orders; reported as -1 (Delta stats refuse infinities)
+    feasible = all(v <= 1e-6 for v in violations.values())
+    return Plan(dict(chosen), taken.reset_index(drop=True), m, feasible, violations, params)
+
+
+def region_table(plan: Plan, prep: Mapping[str, Any]) -> pd.DataFrame:
+    """Coverage and spend per region (fairness) of a plan."""
+    stats = prep["stats"]
+    size = stats.groupby(["segment", "design_id", "region"])["n"].sum().groupby(["segment", "region"]).max() \
+        .groupby("region").sum()
+    t = plan.units.assign(reached=plan.units["n"] * plan.units["fraction"],
+                          spend=plan.units["cost"] * plan.units["fraction"])
+    by = t.groupby("region")[["reached", "spend"]].sum()
+    out = pd.DataFrame({"eligible": size}).join(by, how="left").fillna(0.0)
+    out["coverage"] = out["reached"] / out["eligible"].where(out["eligible"] > 0, 1.0)
+    return out.reset_index()
+
+
+def selection_frame(spark, request_id: str, plan: Plan) -> DataFrame:
+    """The plan's units as a small DataFrame: what ``assign`` joins the scored customers with."""
+    cols = ["segment", "region", "design_id", "bucket", "fraction"]
+    rows = [(request_id, r.segment, r.region, r.design_id, int(r.bucket), float(r.fraction))
+            for r in plan.units[cols].itertuples(index=False)]
+    return spark.createDataFrame(rows, "request_id string, segment string, region string, design_id string, "
+                                 "bucket int, fraction double")
+
+
+def assign(scored: DataFrame, selection: DataFrame) -> DataFrame:
+    """Customers of the chosen units; a partly taken unit keeps the customers whose stable hash is below its
+    fraction (so the expected sums are the plan's)."""
+    j = scored.join(F.broadcast(selection), UNIT_KEYS)
+    return j.where(uniform_hash(F.col("user_id"), F.col("request_id"), "promo_take") < F.col("fraction"))
+
+
+def plan_rows(plans: Sequence[tuple[str, int, Plan]]) -> list[dict[str, Any]]:
+    """(kind, rank, plan) → rows of decisions.promo_plans (without the run columns)."""
+    out = []
+    for kind, rank, plan in plans:
+        out.append({"kind": kind, "plan_rank": rank, "name": f"{kind}-{rank}", "designs": plan.designs,
+                    "reach": plan.reach, "metrics": {k: float(v) for k, v in plan.metrics.items()},
+                    "params": plan.params.as_dict() if plan.params else {}, "feasible": plan.feasible})
+    return out

@@ -1,0 +1,193 @@
+"""Promo channel pieces on tiny hand-made data: segments, leakage, designer, simulator sums, budget and CPS,
+request validation, exactly-once claims."""
+from __future__ import annotations
+
+import datetime as dt
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from sendopt.channels.promo import designer, simulator
+from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
+from sendopt.channels.promo.features import pair_features
+from sendopt.channels.promo.requests import RequestError, normalize_request, validate_request
+
+AS_OF = dt.date(2026, 3, 1)
+CUST = "user_id string, region string, device string, signup_date date, email_opt_in boolean, push_opt_in boolean"
+PAY = "user_id string, merchant_id long, mcc string, amount double, event_date date"
+
+
+def _pairs(spark, users):
+    return spark.createDataFrame([("k", u, 7, "5812", AS_OF, AS_OF + dt.timedelta(days=9)) for u in users],
+                                 "key string, user_id string, merchant_id long, mcc string, as_of date, "
+                                 "end_date date")
+
+
+def _customers(spark, users):
+    return spark.createDataFrame([(u, "north", "ios", dt.date(2025, 1, 1), True, True) for u in users], CUST)
+
+
+def _features(spark, payments, offers=None, redemptions=None):
+    users = ["new", "act", "chu", "cold"]
+    pay = spark.createDataFrame(payments, PAY)
+    return {r["user_id"]: r.asDict() for r in pair_features(
+        _pairs(spark, users), pay, _customers(spark, users), offers, redemptions, SegmentConfig(active_days=30,
+                                                                                              history_days=90)
+    ).collect()}
+
+
+BASE_PAYMENTS = [
+    ("new", 8, "5812", 20.0, AS_OF - dt.timedelta(days=3)),     # another merchant, same MCC
+    ("act", 7, "5812", 30.0, AS_OF - dt.timedelta(days=30)),    # exactly active_days before: active
+    ("chu", 7, "5812", 40.0, AS_OF - dt.timedelta(days=31)),    # one day older: churned
+]
+
+
+OFFERS = "campaign_id string, user_id string, offered boolean, offered_at timestamp"
+REDEEMED = "campaign_id string, user_id string, redeemed_at timestamp"
+
+
+def test_segment_boundaries_cold_start_and_the_leakage_rule(spark):
+    """Segments at the day boundaries; payments, offers and redemptions on or after as_of change nothing."""
+    before = dt.datetime(2026, 2, 1, 12)
+    off, red = [("c0", "act", True, before)], [("c0", "act", before)]
+    f = _features(spark, BASE_PAYMENTS, spark.createDataFrame(off, OFFERS), spark.createDataFrame(red, REDEEMED))
+    assert {u: f[u]["segment"] for u in f} == {"new": "new", "act": "active", "chu": "churned", "cold": "new"}
+    assert f["act"]["days_since_last"] == 30 and f["chu"]["days_since_last"] == 31
+    assert f["new"]["mcc_orders"] == 1 and f["new"]["m_orders"] == 0
+    assert f["cold"]["cold_start"] and not f["cold"]["has_payments"] and not f["new"]["cold_start"]
+    assert f["act"]["past_offers"] == 1 and f["act"]["redeem_rate"] == 1.0
+    later = dt.datetime.combine(AS_OF, dt.time(9))
+    future = [(u, 7, "5812", 99.0, AS_OF + dt.timedelta(days=d)) for u in ("new", "act", "chu", "cold")
+              for d in (0, 1, 5)]
+    f1 = _features(spark, BASE_PAYMENTS + future,
+                   spark.createDataFrame(off + [("c1", u, True, later) for u in ("new", "chu")], OFFERS),
+                   spark.createDataFrame(red + [("c1", "chu", later)], REDEEMED))
+    assert f == f1
+
+
+def request(**over):
+    r = {"merchant_id": 7, "start_date": "2026-03-10", "end_date": "2026-03-20", "budget": 100.0}
+    r.update(over)
+    return r
+
+
+def test_request_validation_names_each_field():
+    assert validate_request(request(), today=AS_OF) == []
+    errs = {e.field for e in validate_request(request(budget=0, end_date="2026-03-01", discount_pct_min=40,
+                                                      discount_pct_max=10, segments=["vip"], foo=1), today=AS_OF)}
+    assert {"budget", "end_date", "discount_pct_min", "segments", "foo"} <= errs
+    assert {e.field for e in validate_request(request(start_date="2026-02-01"), today=AS_OF)} == {"start_date"}
+    with pytest.raises(RequestError, match="merchant_id: is required"):
+        normalize_request({"start_date": "2026-03-10", "end_date": "2026-03-20", "budget": 5})
+    none = validate_request(request(promo_types=["percent"], discount_pct_min=0, discount_pct_max=0))
+    assert [e.field for e in none] == ["promo_types"]
+
+
+def test_designer_stays_inside_the_guard_rails_and_centres_on_history():
+    cfg = DesignerConfig(max_designs=6, discount_step=5, min_spend_step=10)
+    row = normalize_request(request(discount_pct_min=10, discount_pct_max=20, voucher_values=[5],
+                                    min_spend_min=0, min_spend_max=20))
+    everything = designer.admissible(row, cfg)
+    assert all(10 <= d.discount_pct <= 20 and d.voucher_value in (0, 5) and 0 <= d.min_spend <= 20
+               for d in everything)
+    assert len(everything) == 3 * 2 * 3
+    history = [{"merchant_id": 7, "mcc": "5812", "discount_pct": p, "voucher_value": 0, "min_spend": 0, "ret": r}
+               for p, r in ((10, 1.0), (20, 3.0), (15, 2.0))]
+    centre, source = designer.centre(history, 7, "5812", cfg)
+    assert (centre.discount_pct, source) == (20, "merchant")
+    assert designer.centre(history, 8, "5812", cfg)[1] == "mcc"
+    assert designer.centre(history, 8, "5999", cfg) == (designer.Design(cfg.prior_discount_pct, 0, 0), "prior")
+    picked = designer.candidate_designs(row, centre, cfg)
+    assert len(picked) == 6 and picked[0] == designer.Design(20, 0, 0)
+    only_pct = normalize_request(request(promo_types=["percent"], discount_pct_min=5, discount_pct_max=5))
+    assert [d.design_id for d in designer.admissible(only_pct, cfg)] == ["d5_v0_m0", "d5_v0_m10", "d5_v0_m20",
+                                                                         "d5_v0_m30", "d5_v0_m40"]
+
+
+def test_simulator_values_and_sums_by_hand(spark):
+    cols = ("request_id string, user_id string, segment string, region string, design_id string, "
+            "discount_pct double, voucher_value double, p0 double, p1 double, g0 double, g1 double, n0 double, "
+            "n1 double, p_redeem_raw double, disc_r double, weight_orders double, weight_new_customers double")
+    rows = [("r", "a", "new", "n", "d10", 10.0, 0.0, 0.1, 0.5, 40.0, 50.0, 1.0, 2.0, 0.4, 5.0, 0.0, 0.0),
+            ("r", "b", "new", "n", "d10", 10.0, 0.0, 0.2, 0.6, 40.0, 50.0, 1.0, 1.0, 0.9, 5.0, 0.0, 0.0)]
+    out = {r["user_id"]: r for r in simulator.with_values(spark.createDataFrame(rows, cols), 6.0).collect()}
+    a, b = out["a"], out["b"]
+    assert a["cost"] == pytest.approx(0.4 * 5) and a["inc_orders"] == pytest.approx(0.5 * 2 - 0.1)
+    assert a["inc_gmv"] == pytest.approx(0.5 * 50 - 0.1 * 40) and a["value"] == pytest.approx(21 - 2)
+    assert b["p_redeem"] == pytest.approx(0.6)  # a redemption is an order: capped at p1
+    assert a["cost_var"] == pytest.approx(0.4 * 0.6 * 25)
+    assert a["bucket"] == int(np.floor(np.arcsinh(19.0) * 6))
+    s = simulator.sufficient_stats(spark.createDataFrame([a, b]).withColumn("bucket", F.lit(1))).collect()[0]
+    assert s["n"] == 2 and s["cost"] == pytest.approx(2.0 + 3.0) and s["inc_gmv"] == pytest.approx(21 + 22)
+
+
+def _stats(rows):
+    keys = ["segment", "region", "design_id", "bucket", "n", "inc_gmv", "inc_orders", "cost"]
+    df = pd.DataFrame([dict(zip(keys, r, strict=True)) for r in rows])
+    return df.assign(request_id="r", cost_var=df["cost"], orders_var=df["inc_orders"], p_redeem=df["cost"] / 5,
+                     redeem_var=df["cost"] / 5, new_inc=0.0, gmv=df["inc_gmv"])
+
+
+STATS = _stats([("new", "n", "a", 9, 10, 60.0, 6.0, 20.0), ("new", "n", "a", 3, 10, 15.0, 1.0, 10.0),
+                ("new", "n", "b", 9, 10, 90.0, 7.0, 60.0), ("new", "n", "b", 3, 10, 5.0, 0.5, 30.0),
+                ("active", "s", "a", 1, 20, 4.0, 0.4, 20.0), ("active", "s", "b", 1, 20, 6.0, 0.5, 40.0)])
+STRENGTH = {"a": 10.0, "b": 20.0}
+
+
+def limits(**over):
+    base = {"budget": 1000.0, "max_cps": None, "segments": ("new", "active"), "min_coverage": {},
+            "weight_orders": 0.0, "weight_new": 0.0}
+    return simulator.Limits(**{**base, **over})
+
+
+def test_plan_takes_positive_buckets_best_first_and_hand_sums():
+    prep = simulator.prepare(STATS)
+    p = simulator.build_plan(prep, STRENGTH, limits(), simulator.PlanParams())
+    # new: a → 40 + 5 = 45, b → 30 (the loss-making bucket left out) → a; active: both lose → none
+    assert p.designs == {"new": "a", "active": "none"}
+    assert p.metrics["net_value"] == pytest.approx(45.0) and p.metrics["cost"] == pytest.approx(30.0)
+    assert p.metrics["reach_new"] == pytest.approx(1.0) and p.metrics["reach_active"] == 0.0
+    assert p.metrics["cps"] == pytest.approx(30.0 / 7.0) and p.feasible
+
+
+def test_budget_is_met_with_the_configured_probability_by_a_partial_bucket():
+    prep = simulator.prepare(STATS)
+    lim = limits(budget=15.0)
+    p = simulator.build_plan(prep, STRENGTH, lim, simulator.PlanParams(split={"new": 1.0, "active": 0.0}))
+    z = lim.z
+    assert p.metrics["cost"] + z * np.sqrt(p.units["fraction"].pow(1).mul(p.units["cost_var"]).sum()) <= 15 + 1e-6
+    assert p.metrics["cost_p90"] == pytest.approx(15.0, abs=1e-3)  # the budget binds at 90%
+    assert 0 < p.units["fraction"].iloc[0] < 1 and p.feasible
+
+
+def test_cps_limit_trims_the_expensive_units_and_coverage_is_a_constraint():
+    prep = simulator.prepare(STATS)
+    p = simulator.build_plan(prep, STRENGTH, limits(max_cps=3.5), simulator.PlanParams())
+    assert p.metrics["cps"] <= 3.5 and p.feasible and p.metrics["cost"] == pytest.approx(20.0)
+    q = simulator.build_plan(prep, STRENGTH, limits(min_coverage={"active": 0.5}), simulator.PlanParams())
+    assert q.metrics["reach_active"] == pytest.approx(0.5) and q.designs["active"] in ("a", "b")
+    tight = simulator.build_plan(prep, STRENGTH, limits(budget=12.0, min_coverage={"active": 1.0}),
+                                 simulator.PlanParams())
+    assert not tight.feasible and tight.violations["budget"] > 0
+
+
+def test_two_runs_claim_a_request_once(spark, lake_config, lake):
+    from sendopt.channels.promo.plan import append_claims, to_claim, won_claims
+    from sendopt.channels.promo.requests import request_frame
+    from sendopt.channels.promo.tables import PROMO_REQUESTS
+
+    lake.write(request_frame(spark, [normalize_request(request(request_id="r1")),
+                                     normalize_request(request(request_id="r2"))]), PROMO_REQUESTS)
+    log = types.SimpleNamespace(info=lambda *a, **k: None)
+    runs = [types.SimpleNamespace(spark=spark, lake=lake, run_id=f"plan-{i}", log=log) for i in (1, 2)]
+    wanted = to_claim(lake, [])
+    assert wanted == [("r1", 1), ("r2", 1)]
+    for run in runs:  # both saw the requests pending, both claim, then both check
+        append_claims(run, wanted)
+    assert won_claims(runs[0], wanted) == wanted and won_claims(runs[1], wanted) == []
+    assert to_claim(lake, []) == [] and to_claim(lake, ["r2"]) == [("r2", 2)]
+    assert PromoConfig().tuning.trials >= 1
