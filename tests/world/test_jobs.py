@@ -106,13 +106,15 @@ def test_simulate_outcomes_plays_published_promos_idempotently(tiny, spark):
 
     from sendopt.catalog import catalog_for
     from sendopt.channels.promo import report
+    from sendopt.channels.promo.tables import PROMO_REPORTS, PROMO_RETRAIN_TRIGGERS
     from sendopt.lake import Catalog, Lake, TableSpec, col
     from sendopt.runner import JobContext
     from sendopt.world.jobs import run_simulate_outcomes
     from sendopt.world.simulate import PROMO_DECISIONS
 
     _, config = tiny
-    report_tables = [t.full_name for t in report.TABLES]
+    report_specs = [PROMO_REPORTS, PROMO_RETRAIN_TRIGGERS]
+    report_tables = [t.full_name for t in report_specs]
     # the promo contract's shape with the optional holdout (the channel's own declaration may lack it)
     types = {"merchant_id": "long", "discount_pct": "double", "voucher_value": "double", "min_spend": "double",
              "start_date": "date", "end_date": "date", "holdout": "boolean", "offer_probability": "double",
@@ -122,7 +124,7 @@ def test_simulate_outcomes_plays_published_promos_idempotently(tiny, spark):
              "predicted_incremental_orders", "predicted_cost", "model_version")
     catalog = Catalog([*(s for s in catalog_for(config) if s.full_name not in (PROMO_DECISIONS, *report_tables)),
                        TableSpec("decisions", "promo_assignments",
-                                 tuple(col(n, types.get(n, "string"), n) for n in names)), *report.TABLES])
+                                 tuple(col(n, types.get(n, "string"), n) for n in names)), *report_specs])
     lake = Lake(spark, config, catalog, run_id="t", job="simulate-outcomes")
     world = world_from(config)
     start = dt.date(2026, 1, 22)

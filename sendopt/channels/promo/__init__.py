@@ -14,6 +14,9 @@ CHANNEL = DecisionChannel(
         JobDef("plan-promos", "sendopt.channels.promo.jobs:run_plan_promos",
                "plan every pending campaign request: segments, designs, response models, simulator, Optuna "
                "tuning; plans, assignments and status in Delta"),
+        JobDef("promo-report", "sendopt.channels.promo.report:run_promo_report",
+               "after a campaign window: actual vs predicted per segment and design, archived; retrain trigger "
+               "on drift"),
         JobDef("evaluate-promos", "sendopt.evaluation.jobs:run_evaluate_promos",
                "true incremental revenue, cost, orders and CPS of each plan vs blanket, best fixed design, "
                "segment rule and the truth oracle (generated worlds)"),

@@ -83,6 +83,16 @@ class DemoConfig(Strict):
     budget_per_customer: float = Field(0.15, gt=0, description="budget per eligible customer of the merchant")
 
 
+class ReportConfig(Strict):
+    """When actual and predicted campaign outcomes are said to drift apart (``promo.report``)."""
+
+    max_relative_error: float = Field(0.3, gt=0, description="a metric drifts when |actual − predicted| exceeds "
+                                      "this share of the prediction …")
+    z: float = Field(3.0, ge=0, description="… and this many standard errors of the actual value")
+    min_redemptions: int = Field(30, ge=0, description="cells with fewer actual redemptions are not judged")
+    model_name: str = Field("promo_response", description="model family named in the retrain trigger")
+
+
 class PromoConfig(Strict):
     requests: RequestLimits = RequestLimits()
     segments: SegmentConfig = SegmentConfig()
@@ -95,5 +105,8 @@ class PromoConfig(Strict):
     request_id: str | None = Field(None, description="plan only this request (the web service's worker); "
                                    "null: every pending one")
     replan: list[str] = Field(default_factory=list, description="request ids to plan again (their rows replaced)")
+    report: ReportConfig = ReportConfig()
+    report_requests: list[str] = Field(default_factory=list, description="promo-report only these requests "
+                                       "(empty: every request whose window has ended)")
     demo: DemoConfig = DemoConfig()
     publish: PublishConfig = PublishConfig()

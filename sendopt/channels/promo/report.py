@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sendopt.lake.spec import RUN_COLUMNS, TableSpec, col
-from sendopt.strict import Strict
+from sendopt.channels.promo.config import ReportConfig
+from sendopt.channels.promo.tables import PROMO_REPORTS, PROMO_RETRAIN_TRIGGERS
 
 ASSIGNMENTS = "decisions.promo_assignments"
 #: Assignment columns the report needs; ``holdout`` and ``predicted_basket`` are used when present.
@@ -28,75 +27,6 @@ NEEDED = ("request_id", "user_id", "merchant_id", "segment", "design_id", "start
 METRICS = ("redemption_rate", "cost", "basket", "incremental_orders")
 
 
-class ReportConfig(Strict):
-    """When actual and predicted campaign outcomes are said to drift apart (``promo.report``)."""
-
-    max_relative_error: float = Field(0.3, gt=0, description="a metric drifts when |actual − predicted| exceeds "
-                                      "this share of the prediction …")
-    z: float = Field(3.0, ge=0, description="… and this many standard errors of the actual value")
-    min_redemptions: int = Field(30, ge=0, description="cells with fewer actual redemptions are not judged")
-    model_name: str = Field("promo_response", description="model family named in the retrain trigger")
-
-
-_REQ = col("request_id", "string", "Campaign request (partition)", nullable=False)
-
-PROMO_REPORTS = TableSpec(
-    "monitoring",
-    "promo_reports",
-    description="Archive of promo-report: per request × segment × design after the campaign window, actual "
-    "(raw log) vs predicted (the plan) redemption rate, cost, basket and incremental orders (offered vs the "
-    "logged control group), and which metrics drifted beyond promo.report's bound.",
-    columns=(
-        _REQ,
-        col("segment", "string", "new | active | churned", nullable=False),
-        col("design_id", "string", "Design of the plan", nullable=False),
-        col("campaign_id", "string", "raw.promo_campaigns id of the design (source = plan)"),
-        col("report_date", "date", "Run date of the report", nullable=False),
-        col("start_date", "date", "Campaign start", nullable=False),
-        col("end_date", "date", "Campaign end (inclusive)", nullable=False),
-        col("offered_customers", "long", "Customers offered the design", nullable=False),
-        col("control_customers", "long", "Logged control customers of the segment (holdout)", nullable=False),
-        col("redemptions", "long", "Orders paid with the promo", nullable=False),
-        col("predicted_redemption_rate", "double", "Mean predicted P(redeem) of the offered", unit="probability"),
-        col("actual_redemption_rate", "double", "Share of the offered who redeemed at least once",
-            unit="probability"),
-        col("predicted_cost", "double", "Σ predicted discount cost", unit="currency"),
-        col("actual_cost", "double", "Σ discount paid", unit="currency"),
-        col("predicted_basket", "double", "Predicted mean basket per redemption (null: the plan gives none)",
-            unit="currency"),
-        col("actual_basket", "double", "Mean basket (before discount) per redemption", unit="currency"),
-        col("predicted_incremental_orders", "double", "Σ predicted incremental orders", unit="orders"),
-        col("actual_incremental_orders", "double", "(orders per offered − per control customer at the merchant in "
-            "the window) × offered; null without a control group", unit="orders"),
-        col("incremental_orders_se", "double", "Standard error of actual_incremental_orders", unit="orders"),
-        col("drifted", "array<string>", "Metrics beyond the bound (redemption_rate, cost, basket, "
-            "incremental_orders)", nullable=False),
-        *RUN_COLUMNS,
-    ),
-    keys=("request_id", "segment", "design_id"),
-    partition_by=("request_id",),
-)
-
-PROMO_RETRAIN_TRIGGERS = TableSpec(
-    "monitoring",
-    "promo_retrain_triggers",
-    description="One row per reported campaign request: whether its outcomes drifted from the plan's "
-    "predictions enough to retrain the promo response models, with every cause.",
-    columns=(
-        _REQ,
-        col("report_date", "date", "Run date of the report", nullable=False),
-        col("model_name", "string", "Model family (promo.report.model_name)", nullable=False),
-        col("model_version", "string", "Versions behind the plan (the assignments' model_version)"),
-        col("triggered", "boolean", "A retrain is due", nullable=False),
-        col("causes", "array<string>", "Every drifted cell and metric with actual vs predicted", nullable=False),
-        col("metrics", "map<string,double>", "Totals of the request: actual_* and predicted_*"),
-        *RUN_COLUMNS,
-    ),
-    keys=("request_id",),
-    partition_by=("request_id",),
-)
-
-TABLES = [PROMO_REPORTS, PROMO_RETRAIN_TRIGGERS]
 
 
 def _check(df: DataFrame, table: str, needed) -> None:
@@ -219,21 +149,15 @@ def retrain_triggers(cells: DataFrame, versions: DataFrame, run_date: dt.date, c
                                       F.array(*[F.col(c) for c in totals])).alias("metrics")))
 
 
-def report_config(config) -> ReportConfig:
-    """``promo.report`` of the config (the defaults while the channel's config does not declare it)."""
-    promo = getattr(config, "promo", None)
-    return getattr(promo, "report", None) or ReportConfig()
-
-
 def run_promo_report(ctx) -> None:
     """Report every request whose window ended before the run date (``promo.report_requests`` narrows it)."""
     from sendopt.lake import quality
 
-    cfg = report_config(ctx.config)
+    cfg = ctx.config.promo.report
     lake = ctx.lake
     quality.require_tables(lake, [ASSIGNMENTS, "raw.promo_campaigns", "raw.promo_redemptions",
                                   "raw.card_transactions"])
-    wanted = getattr(getattr(ctx.config, "promo", None), "report_requests", None) or ()
+    wanted = ctx.config.promo.report_requests
     assigned = ended_assignments(lake.read(ASSIGNMENTS), ctx.run_date, wanted).cache()
     requests = [r[0] for r in assigned.select("request_id").distinct().collect()]  # requests, not customers
     if not requests:

@@ -168,5 +168,63 @@ PROMO_EVALUATION = TableSpec(
     partition_by=("request_id",),
 )
 
+_REPORT_REQ = col("request_id", "string", "Campaign request (partition)", nullable=False)
+
+PROMO_REPORTS = TableSpec(
+    "monitoring",
+    "promo_reports",
+    description="Archive of promo-report: per request × segment × design after the campaign window, actual "
+    "(raw log) vs predicted (the plan) redemption rate, cost, basket and incremental orders (offered vs the "
+    "logged control group), and which metrics drifted beyond promo.report's bound.",
+    columns=(
+        _REPORT_REQ,
+        col("segment", "string", "new | active | churned", nullable=False),
+        col("design_id", "string", "Design of the plan", nullable=False),
+        col("campaign_id", "string", "raw.promo_campaigns id of the design (source = plan)"),
+        col("report_date", "date", "Run date of the report", nullable=False),
+        col("start_date", "date", "Campaign start", nullable=False),
+        col("end_date", "date", "Campaign end (inclusive)", nullable=False),
+        col("offered_customers", "long", "Customers offered the design", nullable=False),
+        col("control_customers", "long", "Logged control customers of the segment (holdout)", nullable=False),
+        col("redemptions", "long", "Orders paid with the promo", nullable=False),
+        col("predicted_redemption_rate", "double", "Mean predicted P(redeem) of the offered", unit="probability"),
+        col("actual_redemption_rate", "double", "Share of the offered who redeemed at least once",
+            unit="probability"),
+        col("predicted_cost", "double", "Σ predicted discount cost", unit="currency"),
+        col("actual_cost", "double", "Σ discount paid", unit="currency"),
+        col("predicted_basket", "double", "Predicted mean basket per redemption (null: the plan gives none)",
+            unit="currency"),
+        col("actual_basket", "double", "Mean basket (before discount) per redemption", unit="currency"),
+        col("predicted_incremental_orders", "double", "Σ predicted incremental orders", unit="orders"),
+        col("actual_incremental_orders", "double", "(orders per offered − per control customer at the merchant in "
+            "the window) × offered; null without a control group", unit="orders"),
+        col("incremental_orders_se", "double", "Standard error of actual_incremental_orders", unit="orders"),
+        col("drifted", "array<string>", "Metrics beyond the bound (redemption_rate, cost, basket, "
+            "incremental_orders)", nullable=False),
+        *RUN_COLUMNS,
+    ),
+    keys=("request_id", "segment", "design_id"),
+    partition_by=("request_id",),
+)
+
+PROMO_RETRAIN_TRIGGERS = TableSpec(
+    "monitoring",
+    "promo_retrain_triggers",
+    description="One row per reported campaign request: whether its outcomes drifted from the plan's "
+    "predictions enough to retrain the promo response models, with every cause.",
+    columns=(
+        _REPORT_REQ,
+        col("report_date", "date", "Run date of the report", nullable=False),
+        col("model_name", "string", "Model family (promo.report.model_name)", nullable=False),
+        col("model_version", "string", "Versions behind the plan (the assignments' model_version)"),
+        col("triggered", "boolean", "A retrain is due", nullable=False),
+        col("causes", "array<string>", "Every drifted cell and metric with actual vs predicted", nullable=False),
+        col("metrics", "map<string,double>", "Totals of the request: actual_* and predicted_*"),
+        *RUN_COLUMNS,
+    ),
+    keys=("request_id",),
+    partition_by=("request_id",),
+)
+
 TABLES = [PROMO_REQUESTS, PROMO_REQUEST_CLAIMS, PROMO_REQUEST_STATUS, PROMO_SEGMENTS, PROMO_PLANS,
-          PROMO_ASSIGNMENTS, PROMO_EVALUATION]
+          PROMO_ASSIGNMENTS, PROMO_EVALUATION, PROMO_REPORTS, PROMO_RETRAIN_TRIGGERS]
