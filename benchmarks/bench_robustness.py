@@ -21,8 +21,6 @@ import shutil
 import statistics
 import time
 
-from pyspark.sql import functions as F
-
 from sendopt.config import ConfigLoader
 from sendopt.registry import JOBS
 from sendopt.spark import get_spark
@@ -50,7 +48,8 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 #: Settings of every sweep world that do not touch email behaviour (they keep the run small).
 SMALL = ["world.days=63", "world.promos.campaigns=5", "world.cards.tx_per_day=0.1", "world.push.per_day=0.04",
          "email.training.weeks=5", "email.training.num_boost_round=80"]
-STEPS = ("generate-world", "validate-raw", "build-features", "ensure-models", "decide-email", "evaluate-email")
+WORLD_STEPS = ("generate-world", "validate-raw", "build-features")
+METHOD_STEPS = ("ensure-models", "decide-email", "evaluate-email")
 MODEL = ("published", "tiers", "optimizer")
 BASELINES = ("three_per_week", "daily", "random", "best_fixed", "incumbent")
 
@@ -63,23 +62,63 @@ def draw(seed: int, index: int) -> dict[str, object]:
     return knobs
 
 
-def run_world(spark, root: str, users: int, knobs: dict, extra: list[str]) -> list:
-    overrides = [f"lake.root={root}", f"world.users={users}", "world.users_per_partition=1000",
-                 *SMALL, *[f"{k}={v}" for k, v in knobs.items()], *extra]
-    loader = ConfigLoader("local", [], overrides, None)
-    from sendopt.runner import run_job
-
-    for step in STEPS:
-        run_job(JOBS[step], loader, spark=spark)
+def results(spark, loader) -> tuple[list, dict]:
+    """The evaluation rows (policies × markets) and the choice rows per market of the lake's run."""
     from sendopt.catalog import open_lake
 
     lake = open_lake(spark, loader.load())
     rows = lake.read("analytics.email_policy_evaluation").collect()  # policies × markets rows
-    choice = {}
+    choice: dict = {}
     if lake.exists("analytics.email_policy_choice"):
-        for r in lake.read("analytics.email_policy_choice").where(F.col("chosen")).collect():  # one per market
-            choice[(r.region, r.brand)] = r
+        for r in lake.read("analytics.email_policy_choice").collect():  # options × markets rows
+            choice.setdefault((r.region, r.brand), {})[r.option] = r
     return rows, choice
+
+
+def with_incumbent(by: dict, options: dict) -> dict:
+    """Add the incumbent's true value (its everyone-k row; the sweep's worlds are first runs) to ``by``."""
+    inc = options.get("incumbent")
+    if inc is not None and inc.kind == "fixed" and f"everyone_{inc.emails_fixed}" in by:
+        by["incumbent"] = by[f"everyone_{inc.emails_fixed}"]
+    return by
+
+
+class Tally:
+    """Shares of the oracle per policy over world-markets, and where a model policy trails a baseline."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.shares, self.trailing = name, {}, []
+
+    def add(self, i: int, rows: list, choice: dict) -> None:
+        for market in sorted({(r.region, r.brand) for r in rows}):
+            options = choice.get(market, {})
+            by = with_incumbent({r.policy: r for r in rows if (r.region, r.brand) == market}, options)
+            for p, r in by.items():
+                self.shares.setdefault(p, []).append(r.share_of_oracle)
+            c = next((o for o in options.values() if o.chosen), None)
+            print(f"  [{self.name}] {market[0]}/{market[1]}: " + "  ".join(
+                f"{p} {100 * by[p].share_of_oracle:.1f}% ({by[p].emails_per_user:.2f})"
+                for p in (*MODEL, *BASELINES, "oracle") if p in by)
+                + (f"\n    chose {c.option}: {c.reason}" if c is not None else ""), flush=True)
+            best = max((p for p in BASELINES if p in by and p != "incumbent"), key=lambda p: by[p].net_value_per_user)
+            for p in MODEL:
+                if p in by and by[p].net_value_per_user < by[best].net_value_per_user:
+                    self.trailing.append((i, market, p, by[p].share_of_oracle, best, by[best].share_of_oracle))
+            if "incumbent" in by and by["published"].net_value_per_user < by["incumbent"].net_value_per_user:
+                self.trailing.append((i, market, "published", by["published"].share_of_oracle, "incumbent",
+                                      by["incumbent"].share_of_oracle))
+
+    def report(self) -> None:
+        print(f"\n[{self.name}] share of the oracle over {len(self.shares.get('oracle', []))} world-markets:")
+        print(f"  {'policy':16} {'min':>7} {'median':>7} {'max':>7}")
+        for p in (*MODEL, *BASELINES):
+            if p in self.shares:
+                v = self.shares[p]
+                print(f"  {p:16} {100 * min(v):>6.1f}% {100 * statistics.median(v):>6.1f}% {100 * max(v):>6.1f}%")
+        print(f"[{self.name}] world-markets where a model policy trails the best baseline (or published trails "
+              "the incumbent):" if self.trailing else f"[{self.name}] no world-market where a model policy trails")
+        for i, market, p, s, b, sb in self.trailing:
+            print(f"  world {i} {market[0]}/{market[1]}: {p} {100 * s:.1f}% < {b} {100 * sb:.1f}%")
 
 
 def main(argv: list[str]) -> int:
@@ -91,48 +130,43 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--root", default="/tmp/sendopt-robustness", help="lakes live under <root>/world_<i>")
     parser.add_argument("--keep", action="store_true", help="keep each world's lake")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method settings")
+    parser.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE",
+                        help="also run the method with these settings on the same generated worlds (own MLflow "
+                        "store), e.g. the previous defaults; reported side by side as 'compare'")
     args = parser.parse_args(argv)
     base = ConfigLoader("local", [], [f"lake.root={args.root}", "spark.master=local[2]",
                                       "spark.shuffle_partitions=4", "spark.conf.spark.ui.enabled=false"], None)
     spark = get_spark(base.load())
-    extra = ["spark.master=local[2]", "spark.shuffle_partitions=4", *args.set]
-    shares: dict[str, list[float]] = {}
-    trailing, t_all = [], time.perf_counter()
+    variants = [("method", args.set)] + ([("compare", args.compare)] if args.compare else [])
+    tallies = {name: Tally(name) for name, _ in variants}
+    t_all = time.perf_counter()
     print(f"sweep seed {args.seed}: {args.worlds} worlds × {args.users} users; method settings {args.set}; "
-          f"load avg {os.getloadavg()[0]:.1f}", flush=True)
+          f"compare {args.compare}; load avg {os.getloadavg()[0]:.1f}", flush=True)
+    from sendopt.runner import run_job
+
     for i in range(args.first, args.first + args.worlds):
         knobs = draw(args.seed, i)
         root = os.path.join(args.root, f"world_{i}")
         shutil.rmtree(root, ignore_errors=True)
         t0 = time.perf_counter()
-        rows, choice = run_world(spark, root, args.users, knobs, extra)
-        print(f"world {i} ({time.perf_counter() - t0:.0f}s) knobs {knobs}", flush=True)
-        markets = sorted({(r.region, r.brand) for r in rows})
-        for market in markets:
-            by = {r.policy: r for r in rows if (r.region, r.brand) == market}
-            for p, r in by.items():
-                shares.setdefault(p, []).append(r.share_of_oracle)
-            c = choice.get(market)
-            chosen = f" chose {c.option} ({c.reason})" if c is not None else ""
-            print(f"  {market[0]}/{market[1]}: " + "  ".join(
-                f"{p} {100 * by[p].share_of_oracle:.1f}% ({by[p].emails_per_user:.2f})"
-                for p in (*MODEL, *BASELINES, "oracle") if p in by) + chosen, flush=True)
-            base_best = max((p for p in BASELINES if p in by), key=lambda p: by[p].net_value_per_user)
-            for p in MODEL:
-                if p in by and by[p].net_value_per_user < by[base_best].net_value_per_user:
-                    trailing.append((i, market, p, by[p].share_of_oracle, base_best,
-                                     by[base_best].share_of_oracle))
+        world = [f"lake.root={root}", f"world.users={args.users}",
+                 "world.users_per_partition=1000", "spark.master=local[2]", "spark.shuffle_partitions=4", *SMALL,
+                 *[f"{k}={v}" for k, v in knobs.items()]]
+        for step in WORLD_STEPS:
+            run_job(JOBS[step], ConfigLoader("local", [], world, None), spark=spark)
+        print(f"world {i} ({time.perf_counter() - t0:.0f}s to generate and build features) knobs {knobs}",
+              flush=True)
+        for name, settings in variants:
+            t1 = time.perf_counter()
+            loader = ConfigLoader("local", [], [*world, f"mlflow.tracking_uri=sqlite:///{root}/_mlflow_{name}.db",
+                                                *settings], None)
+            for step in METHOD_STEPS:
+                run_job(JOBS[step], loader, spark=spark)
+            print(f" [{name}] {time.perf_counter() - t1:.0f}s", flush=True)
+            tallies[name].add(i, *results(spark, loader))
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"\nshare of the oracle over {sum(1 for _ in shares.get('oracle', []))} world-markets "
-          f"({time.perf_counter() - t_all:.0f}s; load avg {os.getloadavg()[0]:.1f}):")
-    print(f"  {'policy':16} {'min':>7} {'median':>7} {'max':>7}")
-    for p in (*MODEL, *BASELINES):
-        if p in shares:
-            v = shares[p]
-            print(f"  {p:16} {100 * min(v):>6.1f}% {100 * statistics.median(v):>6.1f}% {100 * max(v):>6.1f}%")
-    print("world-markets where a model policy trails the best baseline:" if trailing else
-          "no world-market where a model policy trails a baseline")
-    for i, market, p, s, b, sb in trailing:
-        print(f"  world {i} {market[0]}/{market[1]}: {p} {100 * s:.1f}% < {b} {100 * sb:.1f}%")
+    print(f"\n{time.perf_counter() - t_all:.0f}s in all; load avg {os.getloadavg()[0]:.1f}")
+    for tally in tallies.values():
+        tally.report()
     return 0
