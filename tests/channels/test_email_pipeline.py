@@ -16,7 +16,7 @@ from sendopt.models import tracking
 DATE = "2026-02-25"
 RULES = ["email.rules.region_max={south: 5}",
          "email.rules.suppress=[{name: newcomers, when: 'tenure_days < 14', max_per_week: 1}]",
-         "lifecycle.backtest.weeks=2"]  # the safe-improvement replay: 2 weeks keep the fixture short
+         "lifecycle.backtest.weeks=1"]  # the safe-improvement replay: one holdout week keeps the fixture short
 
 
 @pytest.fixture(scope="module")
