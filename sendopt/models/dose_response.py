@@ -76,16 +76,33 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _positions(levels: tuple[float, ...], scale: str) -> np.ndarray:
+    """Where the smoothness prior places each level: the level itself, or log(1 + level) over the same span."""
+    x = np.asarray(levels, dtype=float)
+    if scale == "linear":
+        return x
+    if scale != "log1p":
+        raise ModelError(f"dose-response scale {scale!r}: expected linear or log1p")
+    if x.min() <= -1:
+        raise ModelError(f"log1p scale needs levels > -1, got {levels}")
+    t = np.log1p(x)
+    return x.min() + (t - t.min()) * (x.max() - x.min()) / max(t.max() - t.min(), 1e-12)
+
+
 def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray | None, *,
                       treatment: str, levels: Sequence[float], anchor: float,
                       zeros: dict[int, Sequence[float]] | None = None, ridge: float = 1.0,
-                      smoothness: float = 0.0) -> DoseResponse:
+                      smoothness: float = 0.0, scales: dict[int, str] | None = None) -> DoseResponse:
     """Penalised maximum-likelihood ``delta`` given fixed base logits (n × C), treatment levels and labels.
 
     ``ridge`` is an L2 penalty (it keeps levels with little data near the anchor);
     ``smoothness`` penalises second differences of each class's curve over consecutive
     levels (a P-spline-like prior: large values tend to a straight line). Both are in
-    units of rows' log-likelihood.
+    units of rows' log-likelihood. ``scales`` (class → ``linear`` | ``log1p``) says on which axis a class's
+    curve is pulled towards a straight line: ``log1p`` places level t at log(1 + t) (rescaled to the levels'
+    span), so the prior is a curve of diminishing returns — for a purchase response that saturates, a
+    straight line in t flattens the steep first steps, which is where the choice between 0 and a few
+    emails is made.
     """
     from scipy.optimize import minimize
 
@@ -115,9 +132,11 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
     diffs = []
     for c in range(1, num_class):
         ok = [i for i in range(len(levels)) if not mask[i, c]]
+        x = _positions(levels, (scales or {}).get(c, "linear"))
         for a, b, e in zip(ok, ok[1:], ok[2:], strict=False):
+            h1, h2 = x[b] - x[a], x[e] - x[b]  # second divided difference: [1, -2, 1] on unit spacing
             row = np.zeros((len(levels), num_class))
-            row[a, c], row[b, c], row[e, c] = 1.0, -2.0, 1.0
+            row[a, c], row[b, c], row[e, c] = 2 / (h1 * (h1 + h2)), -2 / (h1 * h2), 2 / (h2 * (h1 + h2))
             diffs.append(row.ravel())
     second = np.array(diffs) if diffs else np.zeros((0, len(levels) * num_class))
 

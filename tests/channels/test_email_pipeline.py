@@ -9,13 +9,14 @@ from pyspark.sql import functions as F
 
 from sendopt.catalog import open_lake
 from sendopt.channels.email.model import EmailResponseModel
-from sendopt.channels.email.tables import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION
+from sendopt.channels.email.tables import EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION, POLICY_CHOICE
 from sendopt.cli import main
 from sendopt.models import tracking
 
 DATE = "2026-02-25"
 RULES = ["email.rules.region_max={south: 5}",
-         "email.rules.suppress=[{name: newcomers, when: 'tenure_days < 14', max_per_week: 1}]"]
+         "email.rules.suppress=[{name: newcomers, when: 'tenure_days < 14', max_per_week: 1}]",
+         "lifecycle.backtest.weeks=1"]  # the safe-improvement replay: one holdout week keeps the fixture short
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,32 @@ def test_the_k_curve_is_a_registered_dose_response_head_with_no_unsubscribe_at_z
     assert zero.where(F.col("p_unsubscribe") != 0).count() == 0
 
 
+def test_every_market_records_its_safe_improvement_choice_and_publishes_it(daily):
+    _, config, lake = daily
+    choice = lake.read(POLICY_CHOICE).where(F.col("decision_date") == DATE).collect()  # options × markets rows
+    ks = config.email.candidate_frequencies
+    for market in config.markets:
+        rows = {r.option: r for r in choice if (r.region, r.brand) == (market.region, market.brand)}
+        assert set(rows) == {"candidate", "incumbent", *(f"everyone_{k}" for k in ks)}
+        chosen = [r for r in rows.values() if r.chosen]
+        assert len(chosen) == 1 and chosen[0].reason and chosen[0].published_as == "chosen"
+        inc = rows["incumbent"]  # first run: everyone at the history's fixed frequency (alpha 3, beta 2)
+        assert inc.kind == "fixed" and inc.emails_fixed == config.world.brands[market.brand].email_fixed_frequency
+        for r in rows.values():
+            assert r.rows > 0 and r.dr is not None and r.dr_se > 0
+            if r.option != "incumbent":
+                assert r.safe == (r.lower_bound > inc.dr)
+                assert r.diff_vs_incumbent == pytest.approx(r.dr - inc.dr, abs=1e-9)
+        assert rows["everyone_0"].checks_failed  # silence is a gross change
+        published = decisions(lake).where((F.col("region") == market.region) & (F.col("brand") == market.brand)
+                                          & ~F.col("is_exploration") & F.col("rule").isNull())
+        label = config.email.policy if chosen[0].option == "candidate" else chosen[0].option
+        assert {r.policy for r in published.select("policy").distinct().collect()} == {label}
+        if chosen[0].kind == "fixed":
+            assert {r.emails_per_week for r in published.select("emails_per_week").distinct().collect()} == {
+                chosen[0].emails_fixed}
+
+
 def test_config_tier_map_follows_thresholds(tiny_world):
     from sendopt.channels.email.decide import config_tier_map
 
@@ -148,13 +175,23 @@ def test_kill_switch_and_fallback_are_loud(daily, spark, tmp_path):
     assert {r.policy for r in rows.select("policy").distinct().collect()} == {"safe_fallback"}
     ledger = lake.read("ops.job_runs").where("job = 'decide-email' and status = 'succeeded_with_fallback'").collect()
     assert ledger and "not found in the registry" in ledger[-1].message
+    record = lake.read(POLICY_CHOICE).where(f"decision_date = '{DATE}' and region = 'south' and brand = 'beta'")
+    assert [(r.option, r.chosen, r.published_as) for r in record.collect()] == [("safe_fallback", True,
+                                                                                 "safe_fallback")]
 
 
 def test_evaluation_compares_policies_against_the_truth(daily):
     _, config, lake = daily
     ev = lake.read(EMAIL_POLICY_EVALUATION).where(F.col("decision_date") == DATE)
     policies = {r.policy for r in ev.select("policy").distinct().collect()}
-    assert policies == {"published", "tiers", "optimizer", "daily", "three_per_week", "random", "oracle"}
+    fixed = {f"everyone_{k}" for k in config.email.candidate_frequencies}
+    assert policies == {"published", "tiers", "optimizer", "daily", "three_per_week", "random", "oracle",
+                        "best_fixed", *fixed}
+    for market in config.markets:
+        by = {r.policy: r for r in ev.where((F.col("region") == market.region) & (F.col("brand") == market.brand))
+              .collect()}
+        assert by["best_fixed"].net_value_per_user == max(by[p].net_value_per_user for p in fixed)
+        assert by["everyone_3"].net_value_per_user == by["three_per_week"].net_value_per_user
     for r in ev.collect():
         assert r.share_of_oracle <= 1.0 + 1e-9
         assert r.users > 0

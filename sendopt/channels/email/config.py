@@ -28,6 +28,10 @@ class TrainingConfig(Strict):
     k_effect_ridge: float = Field(0.1, ge=0, description="L2 penalty of the head's logit shifts (in rows)")
     k_effect_smoothness: float = Field(30.0, ge=0, description="penalty on second differences of the head's "
                                        "curve over k (in rows); large = straight lines")
+    k_effect_scales: dict[Literal["purchase", "unsubscribe"], Literal["linear", "log1p"]] = Field(
+        default_factory=lambda: {"purchase": "log1p", "unsubscribe": "linear"},
+        description="axis on which the smoothness prior straightens each outcome's curve: log1p = diminishing "
+        "returns (purchases saturate), linear = a steady rise (fatigue); see dose_response.fit_dose_response")
     select_features: bool = True
     selection_rows: int = Field(300_000, ge=1000, description="training rows of the importance pilot fit "
                                 "(feature trimming); the full fit then runs once, on the kept features")
@@ -65,10 +69,27 @@ class RulesConfig(Strict):
     suppress: tuple[SuppressRule, ...] = ()
 
 
+class SafetyConfig(Strict):
+    """Safe policy improvement: the candidate is published only if the holdout says it beats the incumbent."""
+
+    enabled: bool = Field(True, description="false: publish the candidate without the off-policy comparison")
+    z: float = Field(1.645, ge=0, description="lower bound = DR estimate − z·(paired standard error of the "
+                     "difference to the incumbent); 1.645 = one-sided 95%")
+    max_mean_frequency_change: float = Field(
+        2.0, ge=0, description="gross-change check: a policy whose mean emails/week differs from the incumbent's "
+        "by more than this is not published")
+    incumbent_frequency: int | None = Field(
+        None, ge=0, le=7, description="first run (nothing published yet): the incumbent sends everyone this; "
+        "null = the frequency the training history holds most (the brand's historical fixed frequency)")
+    without_evidence: Literal["incumbent", "candidate"] = Field(
+        "incumbent", description="what to publish when the holdout has no matured exploration week to compare on")
+
+
 class PublishConfig(Strict):
     enabled: bool = Field(True, description="kill switch: false stops publishing")
     max_zero_share_change: float = Field(0.25, ge=0, le=1)
     safe_frequency: int = Field(1, ge=0, le=7)
+    safety: SafetyConfig = SafetyConfig()
 
 
 class EmailConfig(Strict):

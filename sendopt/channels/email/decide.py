@@ -10,6 +10,7 @@ configured suppressions.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
@@ -146,27 +147,40 @@ def hard_rules(k: Column, email: EmailConfig, region: str) -> tuple[Column, Colu
     return capped.cast("int"), rule
 
 
-def decide(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel, email: EmailConfig,
-           region: str, arms: Arms | None = None) -> tuple[dict[int, int], DataFrame]:
-    """The bin → tier map, and decision rows for every customer in ``features`` (one market, one snapshot).
+@dataclass
+class Scored:
+    """Every customer's candidate values and bin (cached), the model's bin → tier map and the anchor."""
 
-    With ``arms`` (an enabled A/B experiment, ``experiments.arms_of``), each arm's users get their arm's
-    policy; the exploration holdout stays out of the arms, and hard rules still apply last.
-    """
+    users: DataFrame  # user_id, net_value_ref, by_k, optimal_frequency, bin
+    tier_map: dict[int, int]
+    anchor: float
+
+
+def score_and_bin(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel,
+                  email: EmailConfig) -> Scored:
+    """Score every candidate k, cut the bins and pick each tier's frequency (the policy-independent part)."""
     users = features.withColumn("revenue", expected_revenue(email.value))
     decided, anchor = user_values(users, model, registered, email)
     decided = decided.cache()
     edges = bin_edges(decided, "net_value_ref", email.bins)
     decided = decided.withColumn("bin", bin_of(F.col("net_value_ref"), edges).cast("int"))
     tier_map = model_tier_map(decided, email, anchor) if email.tier_source == "model" else config_tier_map(email)
-    decided = decided.withColumn("tier_frequency", tier_of(F.col("bin"), tier_map).cast("int"))
-    model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
-    policy = F.lit(email.policy)
+    return Scored(decided, tier_map, anchor)
+
+
+def assemble(scored: Scored, features: DataFrame, email: EmailConfig, region: str, model_k: Column | None = None,
+             policy: str | None = None, arms: Arms | None = None) -> DataFrame:
+    """Decision rows: ``model_k`` (default: the configured policy's k) for each customer, then the A/B arms,
+    the exploration holdout and the hard rules; ``policy`` labels the rows (default ``email.policy``)."""
+    decided = scored.users.withColumn("tier_frequency", tier_of(F.col("bin"), scored.tier_map).cast("int"))
+    if model_k is None:
+        model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
+    policy_col = F.lit(policy or email.policy)
     explore = email.exploration
     if arms is not None:
         arm = arms.column()
         model_k = arms.frequency(arm, model_k)
-        policy = F.coalesce(F.concat(F.lit("ab_"), arm), policy)
+        policy_col = F.coalesce(F.concat(F.lit("ab_"), arm), policy_col)
 
     in_holdout = uniform_hash(F.col("user_id"), explore.salt, "holdout") < F.lit(explore.share)
     pick = F.floor(uniform_hash(F.col("user_id"), explore.salt, "frequency") * len(explore.frequencies))
@@ -175,11 +189,11 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
 
     rule_inputs = features.drop("region", "brand", "snapshot_date")  # suppress rules may use any feature
     out = (decided.join(rule_inputs, "user_id").withColumn("is_exploration", in_holdout).withColumn("_k", chosen)
-           .withColumn("_policy", policy))
+           .withColumn("_policy", policy_col))
     capped, rule = hard_rules(F.col("_k"), email, region)
     out = out.withColumn("emails_per_week", capped).withColumn("rule", rule)
     k = F.col("emails_per_week")
-    return tier_map, out.select(
+    return out.select(
         "user_id",
         at_k(F.col("by_k"), k, "p_purchase").alias("p_purchase"),
         at_k(F.col("by_k"), k, "p_unsubscribe").alias("p_unsubscribe"),
@@ -196,6 +210,18 @@ def decide(features: DataFrame, model: EmailResponseModel, registered: Registere
         .alias("exploration_prob"),
         "rule",
     )
+
+
+def decide(features: DataFrame, model: EmailResponseModel, registered: RegisteredModel, email: EmailConfig,
+           region: str, arms: Arms | None = None) -> tuple[dict[int, int], DataFrame]:
+    """The bin → tier map, and decision rows of the configured policy for every customer in ``features``
+    (one market, one snapshot).
+
+    With ``arms`` (an enabled A/B experiment, ``experiments.arms_of``), each arm's users get their arm's
+    policy; the exploration holdout stays out of the arms, and hard rules still apply last.
+    """
+    scored = score_and_bin(features, model, registered, email)
+    return scored.tier_map, assemble(scored, features, email, region, arms=arms)
 
 
 def with_run_columns(df: DataFrame, decision_date: dt.date, region: str, brand: str, registered, run_id: str,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.backtest import backtest
-from sendopt.channels.email.decide import decide, with_run_columns
+from sendopt.channels.email.decide import assemble, score_and_bin, with_run_columns
 from sendopt.channels.email.experiments import arms_of, describe_arms, record_assignments
 from sendopt.channels.email.inputs import market_features
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.channels.email.publish import previous_zero_share, safe_policy, sanity_checks
-from sendopt.channels.email.tables import EMAIL_FREQUENCY
+from sendopt.channels.email.safety import choice_frame, choose_for, fallback_choice, format_choice
+from sendopt.channels.email.tables import EMAIL_FREQUENCY, POLICY_CHOICE
 from sendopt.channels.email.training import train_market
 from sendopt.channels.primitives import has_consent, in_market
 from sendopt.channels.publish import Proposal, publish_with_guardrails
@@ -57,10 +58,15 @@ def run_decide_email(ctx: JobContext) -> None:
             return Proposal(None, reason=str(exc))
         with stage(ctx.spark, ctx.log, "decide-email: score and decide", region=ctx.region, brand=ctx.brand,
                    model=f"{registered.name}/v{registered.version}"):
-            tier_map, decisions = decide(features, model, registered, email, ctx.region,
-                                         arms_of(ctx.config.lifecycle.experiments, email))
+            scored = state["scored"] = score_and_bin(features, model, registered, email)
+            ctx.log.info("stage=decide-email tier_source=%s bin→emails/week %s", email.tier_source, scored.tier_map)
+        with stage(ctx.spark, ctx.log, "decide-email: safe policy improvement", region=ctx.region, brand=ctx.brand):
+            choice = state["choice"] = choose_for(ctx, scored, registered)
+            ctx.log.info("stage=decide-email chose=%s reason=%s", choice.chosen.name, choice.reason)
+        with stage(ctx.spark, ctx.log, "decide-email: assemble and check", region=ctx.region, brand=ctx.brand):
+            decisions = assemble(scored, features, email, ctx.region, choice.chosen.frequency(),
+                                 choice.chosen.label(email), arms_of(ctx.config.lifecycle.experiments, email))
             decisions = state["decisions"] = decisions.cache()
-            ctx.log.info("stage=decide-email tier_source=%s bin→emails/week %s", email.tier_source, tier_map)
             report = sanity_checks(decisions, users, previous_zero_share(ctx.lake, ctx.region, ctx.brand,
                                                                           ctx.run_date), email)
         return Proposal(decisions, report)
@@ -76,16 +82,30 @@ def run_decide_email(ctx: JobContext) -> None:
         fallback_name=f"the safe policy ({email.publish.safe_frequency}/week)", to_rows=to_rows)
     if published is None:
         return
+    choice = state.get("choice")
+    if choice is None and published.fell_back:  # no model to choose with: the record says the safe policy ran
+        choice = fallback_choice(email, published.reason)
+    if choice is not None:
+        registered = state.get("registered")
+        ctx.lake.write(choice_frame(ctx.spark, choice, "safe_fallback" if published.fell_back else "chosen",
+                                    ctx.run_date, ctx.region, ctx.brand, getattr(registered, "name", None),
+                                    getattr(registered, "version", None), ctx.run_id, ctx.config.config_hash),
+                       POLICY_CHOICE, mode="replace",
+                       where={"decision_date": ctx.run_date, "region": ctx.region, "brand": ctx.brand})
+        print(format_choice(choice, ctx.region, ctx.brand, ctx.run_date), flush=True)
     mix = {r[0]: r[1] for r in ctx.lake.read(EMAIL_FREQUENCY).where(
         (F.col("decision_date") == F.lit(ctx.run_date)) & in_market(ctx.region, ctx.brand))
         .groupBy("emails_per_week").count().collect()}  # ≤ 8 rows
+    chose = f"; policy {choice.chosen.name}: {choice.reason}" if choice is not None else ""
     ctx.summary.setdefault("message", f"published {state['users']} decisions; emails/week mix "
-                                      f"{dict(sorted(mix.items()))}")
+                                      f"{dict(sorted(mix.items()))}{chose}")
     ctx.log.info("stage=decide-email region=%s brand=%s users=%s mix=%s", ctx.region, ctx.brand, state["users"],
                  dict(sorted(mix.items())))
     for name in ("features", "decisions"):
         if name in state:
             state[name].unpersist()
+    if "scored" in state:
+        state["scored"].users.unpersist()
 
 
 def run_backtest(ctx: JobContext) -> None:

@@ -114,6 +114,7 @@ class EmailResponseModel(ResponseModel):
             levels=self.config.email.candidate_frequencies, anchor=float(anchor),
             zeros=self.structural_zeros, ridge=training.k_effect_ridge,
             smoothness=training.k_effect_smoothness,
+            scales={self.outcomes.index(c): scale for c, scale in training.k_effect_scales.items()},
         )
         return head
 

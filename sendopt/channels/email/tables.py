@@ -21,7 +21,9 @@ EMAIL_FREQUENCY = TableSpec(
         col("optimal_frequency", "int", "Frequency with the highest expected net value", unit="emails/week"),
         col("emails_per_week", "int", "Published weekly frequency after exploration and hard rules",
             nullable=False, unit="emails/week"),
-        col("policy", "string", "tiers | optimizer | exploration | safe_fallback | ab_control | ab_treatment (A/B arm)", nullable=False),
+        col("policy", "string", "tiers | optimizer (the model's candidate) | incumbent | everyone_<k> (safe "
+            "policy improvement chose these instead, analytics.email_policy_choice) | exploration | safe_fallback | "
+            "ab_control | ab_treatment (A/B arm)", nullable=False),
         col("is_exploration", "boolean", "In the randomized exploration holdout", nullable=False),
         col("exploration_prob", "double", "Probability of emails_per_week under the policy", unit="probability"),
         col("rule", "string", "Hard rule that capped the frequency, null if none"),
@@ -101,4 +103,50 @@ BACKTEST_RESULTS = TableSpec(
     partition_by=("backtest_date", "region", "brand"),
 )
 
-TABLES = [EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION, BACKTEST_RESULTS]
+POLICY_CHOICE = TableSpec(
+    "analytics",
+    "email_policy_choice",
+    description="Safe policy improvement of decide-email: per decision date and market, every policy that could "
+    "be published (the model's candidate, the incumbent — last published or, on a first run, the historical "
+    "frequency — and everyone-k for each k) with its doubly robust value on the replayed exploration holdout, "
+    "its paired difference to the incumbent with the lower bound, the gross-change checks, and which one was "
+    "chosen and why. Re-running a date replaces that date's rows of the market.",
+    columns=(
+        col("decision_date", "date", "Business date of the decision (partition)", nullable=False),
+        *market_columns("partition"),
+        col("option", "string", "candidate | incumbent | everyone_<k>", nullable=False),
+        col("kind", "string", "tiers (bin → k map) | fixed (one k for everyone) | optimizer (per-user argmax)",
+            nullable=False),
+        col("description", "string", "The policy in words, with where it came from", nullable=False),
+        col("tier_map", "string", "tiers: JSON bin → emails/week (bin 1 = highest net value)"),
+        col("emails_fixed", "int", "fixed: the weekly frequency everyone gets", unit="emails/week"),
+        col("rows", "long", "Replayed exploration user-weeks the estimates use"),
+        col("matched", "long", "Of those, rows whose logged frequency equals the option's"),
+        col("dr", "double", "Doubly robust net value per user-week", unit="currency"),
+        col("dr_se", "double", "Its standard error", unit="currency"),
+        col("ips", "double", "IPS net value per user-week", unit="currency"),
+        col("ips_se", "double", "Its standard error", unit="currency"),
+        col("dm", "double", "Direct method (the model's own opinion) per user-week", unit="currency"),
+        col("unsubscribe_rate_dr", "double", "Doubly robust unsubscribe probability per user-week"),
+        col("emails_per_user", "double", "Mean weekly frequency on the replayed rows", unit="emails/week"),
+        col("zero_share", "double", "Share of the replayed rows the option sends 0 emails/week"),
+        col("diff_vs_incumbent", "double", "Paired DR difference to the incumbent on the same rows",
+            unit="currency"),
+        col("diff_se", "double", "Its standard error", unit="currency"),
+        col("lower_bound", "double", "Incumbent's DR + difference − z·diff_se (email.publish.safety.z)",
+            unit="currency"),
+        col("safe", "boolean", "lower_bound > the incumbent's DR (null for the incumbent or without estimates)"),
+        col("checks_failed", "string", "Gross-change checks the option fails against the incumbent, null if none"),
+        col("chosen", "boolean", "The option decide-email chose", nullable=False),
+        col("reason", "string", "Chosen row: why it was chosen (and why the candidate was not)"),
+        col("published_as", "string", "Chosen row: chosen (its decisions were written) | safe_fallback (a "
+            "structural sanity check failed and the safe policy was written instead)"),
+        col("model_name", "string", "Registered model scored"),
+        col("model_version", "string", "Its version"),
+        *RUN_COLUMNS,
+    ),
+    keys=("decision_date", "region", "brand", "option"),
+    partition_by=("decision_date", "region", "brand"),
+)
+
+TABLES = [EMAIL_FREQUENCY, EMAIL_POLICY_EVALUATION, BACKTEST_RESULTS, POLICY_CHOICE]

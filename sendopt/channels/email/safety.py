@@ -1,0 +1,341 @@
+"""Safe policy improvement: ``decide-email`` publishes the model's candidate only if the holdout says it is better.
+
+Before publishing, the candidate policy (today's tiers or optimiser), the **incumbent** (what this market
+published last — recorded in ``analytics.email_policy_choice`` — or, on a first run, everyone at the brand's
+historical frequency) and the simple baselines (everyone k, for every candidate k) are valued on the same
+replayed exploration user-weeks with the backtest's doubly robust estimator
+(:mod:`sendopt.channels.email.backtest`, :mod:`sendopt.lifecycle.estimators`). A policy is **safe** when the
+lower bound of its paired difference to the incumbent is above zero, i.e.
+
+    DR(policy) − z · se(DR(policy) − DR(incumbent)) > DR(incumbent)
+
+(the interval of the difference on the same rows: rows where both policies agree add nothing to it). The
+candidate is published when it is safe and passes the gross-change checks (share of customers moved to
+0 emails/week, change of the mean frequency, a whole market going silent); otherwise the best safe
+baseline that passes them; otherwise the incumbent. Every option's estimates, checks and the reason for
+the choice land in ``analytics.email_policy_choice``. Structural sanity checks, the safe fallback and the
+kill switch stay where they were (:mod:`sendopt.channels.email.publish`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sendopt.channels.email.backtest import Replay, replay
+from sendopt.channels.email.config import EmailConfig
+from sendopt.channels.email.decide import at_k, hard_rules, tier_of
+from sendopt.channels.email.tables import POLICY_CHOICE
+from sendopt.channels.primitives import in_market
+from sendopt.errors import SendoptError
+from sendopt.lifecycle import estimators as est
+
+CANDIDATE, INCUMBENT = "candidate", "incumbent"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A policy that could be published: a bin → k map (``tiers``), one k for everyone, or the optimiser."""
+
+    name: str  # candidate | incumbent | everyone_<k>
+    kind: str  # tiers | fixed | optimizer
+    tier_map: dict[int, int] | None = None
+    k: int | None = None
+    source: str = ""
+
+    def frequency(self) -> Column:
+        """Its weekly frequency before hard rules, on rows carrying ``bin`` and ``optimal_frequency``."""
+        if self.kind == "fixed":
+            return F.lit(int(self.k))
+        if self.kind == "optimizer":
+            return F.col("optimal_frequency")
+        return tier_of(F.col("bin"), self.tier_map)
+
+    def label(self, email: EmailConfig) -> str:
+        """The ``policy`` value of its decision rows."""
+        return email.policy if self.name == CANDIDATE else self.name
+
+    def describe(self) -> str:
+        what = {"fixed": f"everyone {self.k}/week", "optimizer": "per-user optimiser",
+                "tiers": f"tiers {self.tier_map}"}[self.kind]
+        return f"{what} ({self.source})" if self.source else what
+
+
+def candidate_option(email: EmailConfig, tier_map: dict[int, int]) -> Option:
+    if email.policy == "optimizer":
+        return Option(CANDIDATE, "optimizer", source="model")
+    return Option(CANDIDATE, "tiers", dict(tier_map), source=f"model, tier_source {email.tier_source}")
+
+
+def baseline_options(email: EmailConfig) -> list[Option]:
+    return [Option(f"everyone_{k}", "fixed", k=k) for k in email.candidate_frequencies]
+
+
+def incumbent_option(lake, region: str, brand: str, before: dt.date, email: EmailConfig, anchor: float) -> Option:
+    """What the market published last (its recorded choice), or on a first run everyone at the history's frequency."""
+    if lake.exists(POLICY_CHOICE):
+        last = (lake.read(POLICY_CHOICE)
+                .where(in_market(region, brand) & (F.col("decision_date") < F.lit(before)) & F.col("chosen"))
+                .orderBy(F.desc("decision_date")).first())  # the latest chosen row
+        if last is not None:
+            when = f"published {last.decision_date}"
+            if last.published_as == "safe_fallback":
+                return Option(INCUMBENT, "fixed", k=email.publish.safe_frequency, source=f"{when}: safe fallback")
+            if last.kind == "fixed":
+                return Option(INCUMBENT, "fixed", k=int(last.emails_fixed), source=f"{when}: {last.option}")
+            if last.kind == "tiers":
+                tiers = {int(b): int(k) for b, k in json.loads(last.tier_map).items()}
+                return Option(INCUMBENT, "tiers", tiers, source=f"{when}: {last.option}")
+            return Option(INCUMBENT, "optimizer", source=f"{when}: {last.option} (today's model)")
+    first = email.publish.safety.incumbent_frequency
+    k = int(first) if first is not None else int(round(anchor))
+    why = "email.publish.safety.incumbent_frequency" if first is not None else "the history's most common frequency"
+    return Option(INCUMBENT, "fixed", k=k, source=f"first run: {why}")
+
+
+@dataclass
+class Evaluated:
+    """One option's estimates on the replayed holdout and its verdict."""
+
+    option: Option
+    rows: int | None = None
+    matched: int | None = None
+    dr: float | None = None
+    dr_se: float | None = None
+    ips: float | None = None
+    ips_se: float | None = None
+    dm: float | None = None
+    unsubscribe_dr: float | None = None
+    emails: float | None = None
+    zero_share: float | None = None
+    diff: float | None = None  # DR(option) − DR(incumbent), paired
+    diff_se: float | None = None
+    lower_bound: float | None = None  # DR(incumbent) + diff − z·diff_se
+    safe: bool = False
+    failures: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class Choice:
+    chosen: Option
+    reason: str
+    evaluated: list[Evaluated]
+
+
+#: First moments per (group, t): rows, DR / DR-unsubscribe / IPS terms, the model's value, k, zeros, matches.
+MOMENTS = ("n", "dr", "du", "dm", "w", "wr", "w2", "w2r", "w2r2", "k", "zero", "matched")
+
+
+@dataclass
+class GroupStats:
+    """Per-row DR terms of every candidate frequency t, summed per group — (bin, optimiser's k) — and t, with
+    the cross-products of two t's: enough to value *any* option (a map group → t) and any paired difference
+    of two options on the driver, exactly as row-level sums would (:func:`sendopt.lifecycle.estimators.estimates`).
+    """
+
+    frequencies: tuple[int, ...]
+    first: dict[tuple[int, int, int], dict[str, float]]  # (bin, optimal k, t) → MOMENTS sums
+    cross: dict[tuple[int, int, int, int], float]  # (bin, optimal k, t, t') → Σ dr_t · dr_t'
+
+    @property
+    def groups(self) -> list[tuple[int, int]]:
+        return sorted({(b, o) for b, o, _ in self.first})
+
+    def pick(self, option: Option) -> dict[tuple[int, int], int]:
+        """The option's t in each group."""
+        if option.kind == "fixed":
+            return {g: int(option.k) for g in self.groups}
+        if option.kind == "optimizer":
+            return {g: g[1] for g in self.groups}
+        return {g: int(option.tier_map.get(g[0], 0)) for g in self.groups}
+
+    def sums(self, option: Option) -> dict[str, float]:
+        """The estimator's sufficient statistics of the option (``dr2`` from the cross-products)."""
+        out = dict.fromkeys((*MOMENTS, "dr2"), 0.0)
+        for g, t in self.pick(option).items():
+            for name, v in self.first.get((*g, t), {}).items():
+                out[name] += v
+            out["dr2"] += self.cross.get((*g, t, t), 0.0)
+        return out
+
+    def difference(self, a: Option, b: Option) -> est.Estimate:
+        """DR of V(a) − V(b) on the same rows, with the standard error of the per-row differences."""
+        ta, tb = self.pick(a), self.pick(b)
+        n = dr = dr2 = 0.0
+        for g in self.groups:
+            x, y = ta[g], tb[g]
+            n += self.first.get((*g, x), {}).get("n", 0.0)
+            dr += self.first.get((*g, x), {}).get("dr", 0.0) - self.first.get((*g, y), {}).get("dr", 0.0)
+            dr2 += (self.cross.get((*g, x, x), 0.0) - 2 * self.cross.get((*g, x, y), 0.0)
+                    + self.cross.get((*g, y, y), 0.0))
+        zeros = dict.fromkeys(("w", "wr", "w2", "w2r", "w2r2"), 0.0)
+        return est.estimates({"n": n, "dr": dr, "dr2": dr2, **zeros}).dr
+
+
+def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
+    """Two aggregates of the replayed rows: per (bin, optimal k, t) moments and per (…, t, t') cross-products
+    (at most bins × 8 × 64 rows reach the driver, whatever the number of logged rows)."""
+    by_k, logged_k = F.col("by_k"), F.col("logged_k")
+    q_logged, u_logged = at_k(by_k, logged_k, "net_value"), at_k(by_k, logged_k, "p_unsubscribe")
+    terms = []
+    for t in email.candidate_frequencies:
+        k = hard_rules(F.lit(t), email, region)[0]
+        w = (logged_k == k).cast("double") / F.col("prob")
+        q = at_k(by_k, k, "net_value")
+        terms.append(F.struct(
+            F.lit(t).alias("t"), (q + w * (F.col("reward") - q_logged)).alias("dr"),
+            (at_k(by_k, k, "p_unsubscribe") + w * (F.col("unsub") - u_logged)).alias("du"), q.alias("dm"),
+            w.alias("w"), (w * F.col("reward")).alias("wr"), (w * w).alias("w2"),
+            (w * w * F.col("reward")).alias("w2r"), (w * w * F.col("reward") * F.col("reward")).alias("w2r2"),
+            k.cast("double").alias("k"), (k == 0).cast("double").alias("zero"), (w > 0).cast("double").alias("matched"),
+        ))
+    per_row = rows.select("bin", F.col("optimal_frequency").alias("opt"), F.array(*terms).alias("ts")).cache()
+    one = per_row.select("bin", "opt", F.explode("ts").alias("s"))
+    first = {(r.bin, r.opt, r.t): {m: float(r[m] or 0.0) for m in MOMENTS} for r in one.groupBy(
+        "bin", "opt", F.col("s.t").alias("t")).agg(
+        F.count(F.lit(1)).alias("n"), *[F.sum(f"s.{m}").alias(m) for m in MOMENTS if m != "n"]).collect()}
+    pairs = per_row.select("bin", "opt", F.explode("ts").alias("a"), "ts").select(
+        "bin", "opt", "a", F.explode("ts").alias("b"))
+    cross = {(r.bin, r.opt, r.ta, r.tb): float(r.s or 0.0) for r in pairs.groupBy(
+        "bin", "opt", F.col("a.t").alias("ta"), F.col("b.t").alias("tb")).agg(
+        F.sum(F.col("a.dr") * F.col("b.dr")).alias("s")).collect()}
+    per_row.unpersist()
+    return GroupStats(tuple(email.candidate_frequencies), first, cross)
+
+
+def evaluate_options(rep: Replay, options: list[Option], email: EmailConfig, region: str,
+                     z: float) -> list[Evaluated]:
+    """DR value of every option and its paired difference to the incumbent, from the replay's group sums."""
+    stats = group_stats(rep.rows, email, region)
+    inc = next(o for o in options if o.name == INCUMBENT)
+    marginal = {o.name: stats.sums(o) for o in options}
+    inc_dr = est.estimates(marginal[INCUMBENT]).dr.value
+    out = []
+    for o in options:
+        s = marginal[o.name]
+        e = est.estimates(s)
+        u = est.estimates({**s, "dr": s["du"], "dr2": 0.0})
+        ev = Evaluated(o, e.n, int(s["matched"]), e.dr.value, e.dr.se, e.ips.value, e.ips.se, e.dm, u.dr.value,
+                       s["k"] / s["n"], s["zero"] / s["n"])
+        if o.name != INCUMBENT:
+            d = stats.difference(o, inc)
+            ev.diff, ev.diff_se = d.value, d.se
+            ev.lower_bound = inc_dr + d.value - z * d.se
+            ev.safe = ev.lower_bound > inc_dr
+        out.append(ev)
+    return out
+
+
+def gross_failures(e: Evaluated, incumbent: Evaluated, email: EmailConfig) -> list[str]:
+    """Gross changes against the incumbent that no estimate may talk a policy into, each with its figures."""
+    if e.option.name == INCUMBENT or e.emails is None:
+        return []
+    out = []
+    moved = e.zero_share - incumbent.zero_share
+    if moved > email.publish.max_zero_share_change:
+        out.append(f"share at 0 emails/week {e.zero_share:.2f} vs the incumbent's {incumbent.zero_share:.2f} "
+                   f"(> +{email.publish.max_zero_share_change})")
+    change = e.emails - incumbent.emails
+    if abs(change) > email.publish.safety.max_mean_frequency_change:
+        out.append(f"mean emails/week {e.emails:.2f} vs the incumbent's {incumbent.emails:.2f} "
+                   f"(|change| > {email.publish.safety.max_mean_frequency_change})")
+    if e.emails == 0 and incumbent.emails > 0:
+        out.append("the whole market would go silent (0 emails/week for everyone)")
+    return out
+
+
+def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
+    """Candidate if safe and sane; else the best safe, sane baseline by DR; else the incumbent — with the reason."""
+    by = {e.option.name: e for e in evaluated}
+    inc, cand = by[INCUMBENT], by[CANDIDATE]
+    for e in evaluated:
+        e.failures = gross_failures(e, inc, email)
+    z = email.publish.safety.z
+
+    def bound(e: Evaluated) -> str:
+        return (f"DR {e.dr:.3f}, lower bound {e.lower_bound:.3f} (diff {e.diff:+.3f} ± {z}·{e.diff_se:.3f}) vs the "
+                f"incumbent's DR {inc.dr:.3f}")
+
+    if cand.safe and not cand.failures:
+        return Choice(cand.option, f"candidate published: {bound(cand)}", evaluated)
+    why = (f"gross change: {'; '.join(cand.failures)}" if cand.failures
+           else f"its lower bound does not beat the incumbent: {bound(cand)}")
+    alternatives = [e for e in evaluated if e.option.name.startswith("everyone_") and e.safe and not e.failures]
+    if alternatives:
+        best = max(alternatives, key=lambda e: e.dr)
+        return Choice(best.option, f"candidate not published ({why}); {best.option.name} is safe: {bound(best)}",
+                      evaluated)
+    return Choice(inc.option, f"candidate not published ({why}); no baseline beats the incumbent safely: incumbent "
+                  f"kept — {inc.option.describe()}, DR {inc.dr:.3f} ± {inc.dr_se:.3f}", evaluated)
+
+
+def unevaluated(options: list[Option], chosen: Option, reason: str) -> Choice:
+    """A choice made without estimates (safety off, or no holdout to compare on)."""
+    return Choice(chosen, reason, [Evaluated(o) for o in options])
+
+
+def fallback_choice(email: EmailConfig, reason: str) -> Choice:
+    """The record of a run that could not choose (no champion): the safe policy was published."""
+    safe = Option("safe_fallback", "fixed", k=email.publish.safe_frequency, source="email.publish.safe_frequency")
+    return unevaluated([safe], safe, f"no choice made, the safe policy was published: {reason}")
+
+
+def choice_frame(spark, choice: Choice, published_as: str | None, run_date: dt.date, region: str, brand: str,
+                 model: str | None, version: str | None, run_id: str, config_hash: str) -> DataFrame:
+    """The rows of ``analytics.email_policy_choice``: one per option, the chosen one flagged, with the reason."""
+    records = []
+    for e in choice.evaluated:
+        o, chosen = e.option, e.option.name == choice.chosen.name
+        records.append((
+            run_date, region, brand, o.name, o.kind, o.describe(),
+            json.dumps({str(b): k for b, k in sorted(o.tier_map.items())}) if o.tier_map else None,
+            o.k, e.rows, e.matched, e.dr, e.dr_se, e.ips, e.ips_se, e.dm, e.unsubscribe_dr, e.emails, e.zero_share,
+            e.diff, e.diff_se, e.lower_bound, e.safe if e.lower_bound is not None else None,
+            "; ".join(e.failures) or None, chosen, choice.reason if chosen else None,
+            published_as if chosen else None, model, version, run_id, config_hash,
+        ))
+    return spark.createDataFrame(records, POLICY_CHOICE.schema).select(*POLICY_CHOICE.column_names)
+
+
+def format_choice(choice: Choice, region: str, brand: str, run_date) -> str:
+    lines = [f"email policy choice {region}/{brand} on {run_date}: {choice.chosen.name} — {choice.reason}",
+             f"  {'option':12} {'DR':>8} {'±se':>7} {'diff':>8} {'±se':>7} {'lower':>8} {'emails':>6} {'at 0':>5} "
+             f"{'safe':>5}  checks"]
+
+    def num(v, width, fmt=".3f"):
+        return f"{v:>{width}{fmt}}" if v is not None else f"{'-':>{width}}"
+
+    for e in choice.evaluated:
+        mark = "*" if e.option.name == choice.chosen.name else " "
+        lines.append(f" {mark}{e.option.name:12} {num(e.dr, 8)} {num(e.dr_se, 7)} {num(e.diff, 8)} "
+                     f"{num(e.diff_se, 7)} {num(e.lower_bound, 8)} {num(e.emails, 6, '.2f')} "
+                     f"{num(e.zero_share, 5, '.2f')} {('yes' if e.safe else 'no') if e.lower_bound is not None else '-':>5}"
+                     f"  {'; '.join(e.failures) or 'ok'}")
+    return "\n".join(lines)
+
+
+def choose_for(ctx, scored, registered) -> Choice:
+    """The safe-improvement choice of one market's decision run (``scored``: :func:`decide.score_and_bin`)."""
+    email = ctx.config.email
+    safety = email.publish.safety
+    cand = candidate_option(email, scored.tier_map)
+    inc = incumbent_option(ctx.lake, ctx.region, ctx.brand, ctx.run_date, email, scored.anchor)
+    options = [cand, inc, *baseline_options(email)]
+    if not safety.enabled:
+        return unevaluated(options, cand, "email.publish.safety.enabled is false: the candidate is published "
+                                          "without the comparison")
+    try:
+        rep = replay(ctx, registered)
+    except SendoptError as exc:
+        chosen = inc if safety.without_evidence == INCUMBENT else cand
+        return unevaluated(options, chosen, f"no holdout evidence to compare on ({exc}); "
+                                            f"email.publish.safety.without_evidence: {chosen.name}")
+    try:
+        evaluated = evaluate_options(rep, options, email, ctx.region, safety.z)
+    finally:
+        rep.rows.unpersist()
+    return choose(evaluated, email)
