@@ -1,0 +1,87 @@
+"""Typed ``promo:`` config section: request limits, segmentation windows, designer, models, simulator, tuning."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from sendopt.strict import Strict
+
+
+class RequestLimits(Strict):
+    """What a campaign request may ask for (``submit-promo-request`` and ``plan-promos`` check the same)."""
+
+    max_campaign_days: int = Field(60, ge=1, description="longest campaign window accepted")
+    max_lead_days: int = Field(365, ge=0, description="a campaign may start at most this far ahead")
+    discount_pct_range: tuple[float, float] = Field((0.0, 50.0), description="outer bounds of any discount %")
+    voucher_max: float = Field(50.0, ge=0, description="largest voucher value accepted")
+    min_spend_max: float = Field(200.0, ge=0, description="largest minimum spend accepted")
+
+
+class SegmentConfig(Strict):
+    """new: no card payment at the merchant before the campaign; active: one within ``active_days``; churned:
+    older. Matches how the world assigns a campaign's segments (docs/world.md)."""
+
+    active_days: int = Field(30, ge=1, description="a payment at the merchant this recent makes a customer active")
+    history_days: int = Field(180, ge=7, description="look-back window of the pre-campaign features")
+
+
+class DesignerConfig(Strict):
+    max_designs: int = Field(24, ge=1, description="candidate designs per request (the issue's benchmark: 50)")
+    discount_step: float = Field(5.0, gt=0, description="grid step of discount % inside the guard rails")
+    min_spend_step: float = Field(10.0, gt=0, description="grid step of minimum spend inside the guard rails")
+    min_campaigns: int = Field(3, ge=1, description="a merchant with fewer past campaigns is centred on its MCC's "
+                               "history, with fewer there on the population prior")
+    prior_discount_pct: float = Field(15.0, ge=0, description="population prior centre of discount %")
+
+
+class ModelConfig(Strict):
+    backend: Literal["auto", "barrier", "synapseml", "local"] = "auto"
+    num_boost_round: int = Field(120, ge=1)
+    early_stopping_rounds: int = Field(15, ge=0)
+    params: dict[str, Any] = Field(default_factory=lambda: {
+        "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40, "lambda_l2": 1.0})
+    max_train_rows: int | None = Field(500_000, ge=100)
+    holdout_share: float = Field(0.2, gt=0, lt=0.5, description="campaign rows held out (stable hash) for the "
+                                 "gate, calibration and early stopping")
+    calibration: Literal["isotonic", "platt"] = "isotonic"
+    ece_threshold: float = Field(0.01, ge=0, description="calibrate a probability model whose holdout ECE is above")
+    gate_tolerance: float = Field(0.002, ge=0, description="a challenger may be this much worse in holdout "
+                                  "log-loss than the champion and still be promoted")
+    retrain: bool = Field(False, description="train challengers on every plan-promos run (else only when no "
+                          "champion exists or the raw promo tables changed)")
+    seed: int = 42
+
+
+class SimulatorConfig(Strict):
+    budget_confidence: float = Field(0.9, gt=0.5, lt=1, description="P(actual cost ≤ budget) a plan must reach "
+                                     "(normal approximation of the Bernoulli sums)")
+    interval: float = Field(0.9, gt=0.5, lt=1, description="central interval reported with predicted metrics")
+    bucket_resolution: float = Field(6.0, gt=0, description="score buckets per unit of asinh(predicted net value):"
+                                     " finer = exacter reach cut, more sufficient-statistic rows")
+
+
+class TuningConfig(Strict):
+    trials: int = Field(30, ge=1, description="Optuna trials per request")
+    sampler: Literal["nsga2", "tpe"] = "nsga2"
+    weight_orders_max: float = Field(20.0, ge=0, description="search range of the per-incremental-order weight")
+    weight_new_max: float = Field(20.0, ge=0, description="search range of the per-new-customer weight")
+    log_trials: bool = Field(True, description="one MLflow run per trial (nested under the request's run)")
+    seed: int = 7
+
+
+class PublishConfig(Strict):
+    enabled: bool = Field(True, description="kill switch: false plans nothing and writes no assignments")
+
+
+class PromoConfig(Strict):
+    requests: RequestLimits = RequestLimits()
+    segments: SegmentConfig = SegmentConfig()
+    designer: DesignerConfig = DesignerConfig()
+    models: ModelConfig = ModelConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    tuning: TuningConfig = TuningConfig()
+    submit: dict[str, Any] | None = Field(None, description="the request submit-promo-request appends (the CLI's "
+                                         "--request JSON|FILE sets it)")
+    replan: list[str] = Field(default_factory=list, description="request ids to plan again (their rows replaced)")
+    publish: PublishConfig = PublishConfig()
