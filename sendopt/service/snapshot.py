@@ -48,15 +48,15 @@ class Loaded:
 def _latest_filter(table: DeltaTable, spec: TableSpec):
     """The latest decision_date per market (from the log's partition values: no data is scanned)."""
     parts = set(spec.partition_by)
-    if "decision_date" not in parts:
-        return None
     market = [c for c in ("region", "brand") if c in parts]
+    if "decision_date" not in parts or not market:  # read whole; the latest row per customer is kept
+        return None
     actions = pa.table(table.get_add_actions(flatten=True))
     if actions.num_rows == 0:
         return None
     frame = actions.select([f"partition.{c}" for c in ("decision_date", *market)]).to_pandas()
     frame.columns = ["decision_date", *market]
-    latest = frame.groupby(market).decision_date.max().reset_index() if market else frame.max().to_frame().T
+    latest = frame.groupby(market).decision_date.max().reset_index()
     expr = None
     for row in latest.itertuples(index=False):
         term = ds.field("decision_date") == pa.scalar(row.decision_date, pa.date32())
@@ -173,7 +173,7 @@ class DecisionSnapshot:
     def lookup(self, user_id: str) -> list[dict] | None:
         """The customer's decisions across sources, suppression applied; None when no source knows them."""
         out = []
-        for name, src in self.loaded.items():
+        for _name, src in self.loaded.items():
             lo = int(np.searchsorted(src.users, user_id, side="left"))
             hi = int(np.searchsorted(src.users, user_id, side="right"))
             if lo == hi:
