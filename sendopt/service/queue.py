@@ -91,7 +91,8 @@ def derive_states(rows: list[dict], now: dt.datetime) -> dict[str, RequestState]
 class RequestQueue:
     """Claims, renewals and ends of promo requests over the events table (writes go through the lake)."""
 
-    def __init__(self, spark, config, worker: WorkerConfig | None = None) -> None:
+    def __init__(self, spark, config, worker: WorkerConfig | None = None, clock=utcnow) -> None:
+        self.clock = clock  # leases are judged on this clock (tests step it instead of sleeping)
         self.spark = spark
         self.config = config
         self.worker = worker or config.service.worker
@@ -105,21 +106,18 @@ class RequestQueue:
         return DeltaTable(path).to_pyarrow_table().to_pylist()
 
     def states(self, now: dt.datetime | None = None) -> dict[str, RequestState]:
-        return derive_states(self.events(), now or utcnow())
+        return derive_states(self.events(), now or self.clock())
 
     def state(self, request_id: str, now: dt.datetime | None = None) -> RequestState:
         return self.states(now).get(request_id) or RequestState(request_id, "pending", 0)
 
     # ------------------------------------------------------------------ writing
     def _append(self, run_id: str, rows: list[dict]) -> None:
-        lake = open_lake(self.spark, self.config, run_id=run_id, job="promo-worker")
-        df = self.spark.createDataFrame([tuple(r.get(c) for c in PROMO_REQUEST_EVENTS.column_names) for r in rows],
-                                        PROMO_REQUEST_EVENTS.schema)
-        lake.write(df, PROMO_REQUEST_EVENTS, mode="append")
+        open_lake(self.spark, self.config, run_id=run_id, job="promo-worker").append_rows(rows, PROMO_REQUEST_EVENTS)
 
     def _row(self, claim: Claim, status: str, lease_s: float | None = None, reason: str | None = None,
              plan_run_id: str | None = None) -> dict:
-        now = utcnow()
+        now = self.clock()
         return {"request_id": claim.request_id, "epoch": claim.epoch, "status": status, "claim_id": claim.claim_id,
                 "worker_id": claim.worker_id, "lease_until": now + dt.timedelta(seconds=lease_s) if lease_s else None,
                 "at": now, "reason": reason, "plan_run_id": plan_run_id}

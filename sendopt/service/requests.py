@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
-from sendopt.channels.promo.requests import FieldError, RequestError, normalize_request, request_frame
+from sendopt.channels.promo.requests import FieldError, RequestError, normalize_request
 from sendopt.channels.promo.tables import PROMO_PLANS, PROMO_REQUEST_STATUS, PROMO_REQUESTS
 from sendopt.service.queue import RequestQueue, utcnow
 
@@ -58,19 +58,34 @@ class ConflictError(Exception):
 
 
 class VersionedRead:
-    """A delta-rs read of one table, redone only when its version changes."""
+    """A delta-rs read of one table, redone only when its version changes.
+
+    One ``DeltaTable`` is kept and brought up to date incrementally (only new commits are read), so a
+    check costs the same after ten commits as after ten thousand."""
 
     def __init__(self, path: str, read) -> None:
         self.path, self.read = path, read
         self.version: int | None = None
         self.value: Any = None
+        self._table: DeltaTable | None = None
         self._lock = threading.Lock()
 
-    def get(self):
+    def table(self) -> DeltaTable | None:
+        """The table at its latest version (None while it does not exist)."""
         with self._lock:
-            if not DeltaTable.is_deltatable(self.path):
-                return None
-            table = DeltaTable(self.path)
+            if self._table is None:
+                if not DeltaTable.is_deltatable(self.path):
+                    return None
+                self._table = DeltaTable(self.path)
+            else:
+                self._table.update_incremental()
+            return self._table
+
+    def get(self):
+        table = self.table()
+        if table is None:
+            return None
+        with self._lock:
             if table.version() != self.version:
                 self.value, self.version = self.read(table), table.version()
             return self.value
@@ -129,7 +144,7 @@ class RequestBook:
         with self._lock:
             known = self._index.get(row["request_id"])
             if known is None:
-                stored = (self.requests.get() or {}).get(row["request_id"])
+                stored = self._stored(row["request_id"])
                 if stored is not None:
                     known = self._index[row["request_id"]] = _fingerprint(stored)
             if known is not None:
@@ -156,6 +171,14 @@ class RequestBook:
                 self._inflight.pop(row["request_id"], None)
         return row, created
 
+    def _stored(self, request_id: str) -> dict | None:
+        """The row another process (or an earlier run of this one) stored under ``request_id``, if any."""
+        table = self.requests.table()
+        if table is None:
+            return None
+        rows = table.to_pyarrow_dataset().to_table(filter=ds.field("request_id") == request_id)
+        return rows.slice(0, 1).to_pylist()[0] if rows.num_rows else None
+
     def _check_merchant(self, merchant_id: int) -> None:
         merchants = self.merchant_list.get()
         if merchants is not None and merchant_id not in {m["merchant_id"] for m in merchants}:
@@ -174,7 +197,7 @@ class RequestBook:
                     break
             rows = [r for r, _ in batch]
             try:
-                self.lake.write(request_frame(self.spark, rows), PROMO_REQUESTS, mode="append")
+                self.lake.append_rows(rows, PROMO_REQUESTS)
             except Exception as exc:
                 log.error("appending %d promo requests failed: %s", len(rows), exc)
                 for _, fut in batch:
