@@ -31,9 +31,13 @@ HIDDEN = ("config_hash",)
 MODEL_COLUMNS = ("model_name", "model_version", "model_versions", "learner")
 
 
+#: Decision-layer tables that are logs, not a customer's current decision (and grow with every contact).
+NOT_DECISIONS = ("decisions.contact_history",)
+
+
 def decision_sources(catalog) -> list[TableSpec]:
     """The catalog's decision tables keyed by customer."""
-    return [s for s in catalog.layer("decisions") if "user_id" in s.column_names]
+    return [s for s in catalog.layer("decisions") if "user_id" in s.column_names and s.full_name not in NOT_DECISIONS]
 
 
 @dataclass(frozen=True)

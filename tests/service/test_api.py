@@ -2,32 +2,13 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import datetime as dt
 import time
 
 import pytest
 from deltalake import DeltaTable
 
 from sendopt.catalog import open_lake
-from tests.service.conftest import READ_TOKEN, TODAY, USERS, VIP, write
-
-START = (TODAY + dt.timedelta(days=3)).isoformat()
-END = (TODAY + dt.timedelta(days=16)).isoformat()
-
-
-def body(**kw):
-    return {"merchant_id": 1, "start_date": START, "end_date": END, "budget": 500.0, **kw}
-
-
-def wait_for(client, request_id, statuses=("done", "failed"), timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        code, data = client.call("GET", f"/api/promo-requests/{request_id}", token=READ_TOKEN)
-        assert code == 200, data
-        if data["status"] in statuses:
-            return data
-        time.sleep(0.2)
-    raise AssertionError(f"{request_id} still {data['status']} after {timeout}s")
+from tests.service.conftest import READ_TOKEN, TODAY, USERS, VIP, body, wait_for, write
 
 
 def request_rows(config, spark):
