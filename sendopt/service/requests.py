@@ -45,8 +45,9 @@ def metric(metrics: dict[str, float], name: str) -> float | None:
     """``metrics[name]``, else the first point metric whose name contains it (the Pareto chart's axes)."""
     if name in metrics:
         return metrics[name]
-    if name == "net" and "net_revenue" in metrics:
-        return metrics["net_revenue"]
+    for alias in {"net": ("net_revenue", "net_value"), "cost": ()}.get(name, ()):
+        if alias in metrics:
+            return metrics[alias]
     for key in sorted(metrics):
         if name in key and not key.endswith(("_lo", "_hi")):
             return metrics[key]

@@ -53,3 +53,19 @@ def test_sql_over_catalog_views(service_env, spark, capsys):
     assert main(["sql", "select merchant_id, merchant_name from raw_merchants order by merchant_id",
                  "--format", "csv", "--set", f"lake.root={config.lake.root}"]) == 0
     assert "1,Pizza Uno" in capsys.readouterr().out
+
+
+def test_daily_report_is_one_static_page_listed_by_catalog(service_env, capsys):
+    from sendopt.lifecycle.run_report import report_path
+    from tests.service.conftest import TODAY
+
+    config = service_env[3]
+    args = ["--set", f"lake.root={config.lake.root}", "--date", TODAY.isoformat()]
+    assert main(["report", *args]) == 0
+    path = report_path(config, TODAY)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report: {path}"
+    page = Path(path).read_text()
+    assert "north / alpha" in page and page.count('<img src="data:image/png;base64,') >= 2
+    assert "<h3>Email frequency (2026-03-02)</h3>" in page and "<h3>Push (2026-03-02)</h3>" in page
+    assert main(["catalog", *args]) == 0
+    assert path in capsys.readouterr().out
