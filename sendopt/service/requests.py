@@ -19,6 +19,7 @@ import queue
 import threading
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
@@ -92,9 +93,20 @@ class VersionedRead:
             return self.value
 
 
+def arrow_rows(table: pa.Table) -> list[dict]:
+    """Rows as dicts, Arrow maps (read as lists of key/value pairs) back as dicts."""
+    maps = [f.name for f in table.schema if pa.types.is_map(f.type)]
+    rows = table.to_pylist()
+    for row in rows:
+        for name in maps:
+            if row[name] is not None:
+                row[name] = dict(row[name])
+    return rows
+
+
 def _rows_by_id(table: DeltaTable) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for row in table.to_pyarrow_table().to_pylist():
+    for row in arrow_rows(table.to_pyarrow_table()):
         out.setdefault(row["request_id"], row)  # a duplicate append of one id (two processes) reads as one
     return out
 
@@ -178,7 +190,7 @@ class RequestBook:
         if table is None:
             return None
         rows = table.to_pyarrow_dataset().to_table(filter=ds.field("request_id") == request_id)
-        return rows.slice(0, 1).to_pylist()[0] if rows.num_rows else None
+        return arrow_rows(rows.slice(0, 1))[0] if rows.num_rows else None
 
     def _check_merchant(self, merchant_id: int) -> None:
         merchants = self.merchant_list.get()
@@ -248,13 +260,10 @@ class RequestBook:
         path = self.lake.path(PROMO_PLANS)
         if not DeltaTable.is_deltatable(path):
             return {"plans": [], "pareto": [], "segments": []}
-        rows = DeltaTable(path).to_pyarrow_dataset().to_table(
-            filter=ds.field("request_id") == request_id).to_pylist()
+        rows = arrow_rows(DeltaTable(path).to_pyarrow_dataset().to_table(filter=ds.field("request_id") == request_id))
         for r in rows:
-            for k in ("designs", "reach", "metrics", "params"):
-                if isinstance(r.get(k), list):  # Arrow maps read as [(key, value), …]
-                    r[k] = dict(r[k])
             r.pop("config_hash", None)
+            r["metrics"] = r.get("metrics") or {}
         by_rank = sorted((r for r in rows if r["kind"] in ("chosen", "pareto")), key=lambda r: r["plan_rank"])
         return {"plans": by_rank,
                 "pareto": [{"plan_rank": r["plan_rank"], "chosen": r["kind"] == "chosen",
