@@ -17,10 +17,9 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from deltalake import DeltaTable
-
 from sendopt.catalog import open_lake
 from sendopt.service.config import WorkerConfig
+from sendopt.service.reads import VersionedRead
 from sendopt.service.tables import PROMO_REQUEST_EVENTS
 
 log = logging.getLogger("sendopt.service.queue")
@@ -97,13 +96,11 @@ class RequestQueue:
         self.config = config
         self.worker = worker or config.service.worker
         self.lake = open_lake(spark, config, job="promo-worker")
+        self._events = VersionedRead(self.lake.path(PROMO_REQUEST_EVENTS), lambda t: t.to_pyarrow_table().to_pylist())
 
     # ------------------------------------------------------------------ reading
     def events(self) -> list[dict]:
-        path = self.lake.path(PROMO_REQUEST_EVENTS)
-        if not DeltaTable.is_deltatable(path):
-            return []
-        return DeltaTable(path).to_pyarrow_table().to_pylist()
+        return list(self._events.get() or [])
 
     def states(self, now: dt.datetime | None = None) -> dict[str, RequestState]:
         return derive_states(self.events(), now or self.clock())
