@@ -48,6 +48,7 @@ def test_decisions_latest_per_channel_with_models_and_suppression(service_env, s
     coupon = {d["table"]: d for d in vip["decisions"]}["decisions.coupon_assignments"]
     assert coupon["suppressed"]["rule"] == "vip" and "coupon_level" not in coupon["decision"]
     assert client.call("GET", "/api/customers/nobody/decisions", token=READ_TOKEN)[0] == 404
+    assert client.call("GET", f"/api/customers/{USERS[1]}0/decisions", token=READ_TOKEN)[0] == 404  # no prefix match
     # a new version of a table reaches the snapshot without restarting (refresh on version change)
     lake = open_lake(spark, config)
     write(lake, "decisions.email_frequency", [
