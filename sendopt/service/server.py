@@ -53,7 +53,9 @@ class Service:
 
     def health(self) -> dict:
         root = os.path.abspath(self.config.lake.root)
-        reachable = os.path.isdir(root) if "://" not in self.config.lake.root else True
+        # a lake nothing has been written to yet is reachable when its root can be created
+        reachable = (os.path.isdir(root) or os.access(os.path.dirname(root) or ".", os.W_OK)) \
+            if "://" not in self.config.lake.root else True
         versions = dict(self.snapshot.versions())
         for spec in ("ops.promo_requests", "ops.promo_request_status", PROMO_REQUEST_EVENTS.full_name):
             try:
