@@ -139,3 +139,23 @@ def test_a_post_while_the_worker_is_down_is_planned_later(service_env):
         service.worker = Worker(service.spark, service.config, service.book, planner)
         service.worker.start()
     assert wait_for(client, created["request_id"], timeout=120)["status"] == "done"
+
+
+def test_the_runner_planner_runs_plan_promos_and_a_failure_ends_the_request_failed(quiet_env, spark):
+    """The production planner: plan-promos through the runner (the ledger records it); on this lake it cannot plan
+    (no raw promo history), so the request ends failed with the job's reason instead of hanging in running."""
+    from sendopt.catalog import open_lake
+    from sendopt.config import ConfigLoader
+    from sendopt.service.worker import Worker, plan_with_runner
+
+    client, service, _, config = quiet_env
+    code, created = client.call("POST", "/api/promo-requests", body(budget=55.0), headers={"Idempotency-Key": "runner"})
+    assert code == 201
+    worker = Worker(spark, config, service.book, plan_with_runner(ConfigLoader("local", overrides=[
+        f"lake.root={config.lake.root}", "spark.master=local[2]", "spark.shuffle_partitions=4", f"run.date={TODAY}"])))
+    claim = service.queue.claim(created["request_id"], worker.worker_id)
+    worker.handle(claim)
+    state = service.book.state(created["request_id"])
+    assert state["status"] == "failed" and state["reason"], state
+    runs = open_lake(spark, config).read("ops.job_runs").where("job = 'plan-promos'").collect()
+    assert runs and runs[-1]["status"] == "failed"
