@@ -60,7 +60,7 @@ def test_request_to_plans_in_the_browser(service_env, browser):
     rows = page.locator("#plans tbody tr")
     assert rows.count() == 3
     first = rows.nth(0).locator("td").all_text_contents()
-    assert first[0] == "1" and "new: d15_v0_m0" in first[1] and "net_revenue 90" in first[3]
+    assert first[0] == "1" and "new: d15_v0_m0" in first[1] and "net_revenue 90.00 [70.00, 110]" in first[3]
     assert page.locator("#plans tbody tr.chosen").count() == 1
     assert page.locator("#pareto svg circle.chosen").count() == 1
     assert page.locator("#segments-table tbody tr").count() == 2
