@@ -15,11 +15,14 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from sendopt.channels.promo.requests import FieldError, RequestError, normalize_request
@@ -88,6 +91,9 @@ class RequestBook:
         self.status = VersionedRead(lake.path(PROMO_REQUEST_STATUS), _status_by_id)
         self.merchant_list = VersionedRead(lake.path("raw.merchants"), _merchants)
         self._index: dict[str, str] = {}  # request_id → fingerprint, committed or in flight
+        self._ids: set[str] = set()  # every request id in the table's files read so far
+        self._id_files: dict[str, list[str]] = {}
+        self._lock_ids = threading.Lock()
         self._inflight: dict[str, cf.Future] = {}
         self._lock = threading.Lock()
         self._pending: queue.Queue = queue.Queue()
@@ -140,10 +146,23 @@ class RequestBook:
         return row, created
 
     def _stored(self, request_id: str) -> dict | None:
-        """The row another process (or an earlier run of this one) stored under ``request_id``, if any."""
+        """The row another process (or an earlier run of this one) stored under ``request_id``, if any.
+
+        The ids in the table are indexed file by file as commits add them (only new files are read), so a
+        POST costs the same whatever the table's size; the row itself is read only for an id found."""
         table = self.requests.table()
         if table is None:
             return None
+        with self._lock_ids:
+            actions = pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()
+            for path in actions:
+                if path not in self._id_files:
+                    ids = pq.read_table(os.path.join(table.table_uri.removeprefix("file://"), path),
+                                        columns=["request_id"]).column("request_id").to_pylist()
+                    self._id_files[path] = ids
+                    self._ids.update(ids)
+            if request_id not in self._ids:
+                return None
         rows = table.to_pyarrow_dataset().to_table(filter=ds.field("request_id") == request_id)
         return arrow_rows(rows.slice(0, 1))[0] if rows.num_rows else None
 
