@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -22,6 +24,16 @@ WRITE_TOKEN = "test-write-token"
 TODAY = dt.date(2026, 3, 2)
 USERS = [f"u{i:04d}" for i in range(40)]
 VIP = "u0003"
+
+
+@pytest.fixture(autouse=True)
+def _log_to_the_real_stderr():
+    """A job run inside a test (capsys) points the root logger at the captured stream; the session's worker
+    thread logs on after the test, so point it back at the process's stderr."""
+    yield
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setStream(sys.__stderr__)
 
 
 def _default(column):
