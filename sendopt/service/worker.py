@@ -26,6 +26,7 @@ Planner = Callable[[Claim, object], str]
 def plan_with_runner(loader: ConfigLoader) -> Planner:
     """Run ``plan-promos`` for the claimed request through the runner (a retake replans it)."""
     from sendopt.channels.promo.config import PromoConfig
+    from sendopt.observability import configure_logging
     from sendopt.registry import jobs
     from sendopt.runner import run_job
 
@@ -36,7 +37,10 @@ def plan_with_runner(loader: ConfigLoader) -> Planner:
         if claim.epoch > 1:  # a dead worker's run may have claimed the first attempt
             extra.append(f"promo.replan={json.dumps([claim.request_id])}")
         sub = ConfigLoader(loader.env, loader.extra_files, [*loader.overrides, *extra], loader.conf_dir)
-        contexts = run_job(jobs()["plan-promos"], sub, spark=spark)
+        try:
+            contexts = run_job(jobs()["plan-promos"], sub, spark=spark)
+        finally:  # the run logged to its own file; the service's own lines go back to stderr only
+            configure_logging(sub.load().logging.level)
         return contexts[0].run_id if contexts else ""
 
     return plan
