@@ -5,8 +5,10 @@ import datetime as dt
 
 import pytest
 
+from sendopt.catalog import open_lake
 from sendopt.errors import LakeError
 from sendopt.service.tables import PROMO_REQUEST_EVENTS
+from tests.conftest import require_jars
 
 AT = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -14,6 +16,15 @@ AT = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 def event(i):
     return {"request_id": f"r{i}", "epoch": 1, "status": "running", "claim_id": f"c{i}", "worker_id": "w",
             "lease_until": AT + dt.timedelta(minutes=5), "at": AT}
+
+
+@pytest.fixture(params=["embedded", "spark_delta"])
+def lake(request, spark, lake_config):
+    """Both backends: embedded commits from Arrow, Spark's Delta writes the rows as a small DataFrame."""
+    if request.param == "spark_delta":
+        require_jars(spark, "delta")
+    config = lake_config.model_copy(update={"lake": lake_config.lake.model_copy(update={"backend": request.param})})
+    return open_lake(spark, config)
 
 
 def test_append_rows_creates_appends_and_spark_reads_them(lake):
