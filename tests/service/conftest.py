@@ -33,7 +33,8 @@ def _log_to_the_real_stderr():
     yield
     for handler in logging.getLogger().handlers:
         if type(handler) is logging.StreamHandler:
-            handler.setStream(sys.__stderr__)
+            with handler.lock:  # not setStream: it flushes the old stream, which capture has closed
+                handler.stream = sys.__stderr__
 
 
 def _default(column):
