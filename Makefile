@@ -9,11 +9,12 @@ SPARK_ENV := PYSPARK_PYTHON=$(CURDIR)/$(PY) PYSPARK_DRIVER_PYTHON=$(CURDIR)/$(PY
 JARS   := jars/lib
 JARS_STAMP := $(JARS)/.fetched
 
-.PHONY: venv jars check-java demo test lint unit bench clean help
+.PHONY: venv jars check-java demo serve test lint unit bench clean help
 
 help:
 	@echo "make demo   - generate a world and run the daily decision on the embedded lake"
 	@echo "             (ARGS=\"--set lake.backend=spark_delta\": the same on Spark's Delta, jars from make jars)"
+	@echo "make serve  - the web service and operations page on http://127.0.0.1:8080/ (tokens: docs/service.md)"
 	@echo "make test   - lint + test suite"
 	@echo "make bench  - benchmarks (not part of CI)"
 	@echo "make jars   - fetch the pinned Delta / SynapseML jars (jars/pom.xml) into jars/lib/"
@@ -62,6 +63,9 @@ test: lint unit
 
 demo: venv jars check-java
 	$(SPARK_ENV) $(VENV)/bin/sendopt demo $(ARGS)
+
+serve: venv jars check-java
+	$(SPARK_ENV) $(VENV)/bin/sendopt serve $(ARGS)
 
 bench: venv jars check-java
 	$(SPARK_ENV) $(PY) -m benchmarks $(BENCH)

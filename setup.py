@@ -15,6 +15,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["sendopt", "sendopt.*"]),
+    package_data={"sendopt.service": ["static/*.html"]},
     install_requires=[
         "pyyaml>=6.0",
         "pydantic>=2.5,<3",
@@ -34,7 +35,7 @@ setup(
         "local": ["pyspark[sql]>=3.5,<4.3"],
         # What a Spark 3.5 cluster adds (Databricks has both built in).
         "cluster": ["delta-spark>=3.3,<3.4", "synapseml>=1.1,<1.2"],
-        "dev": ["pytest>=8", "pytest-xdist>=3.5", "chispa>=0.10", "ruff>=0.6"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "chispa>=0.10", "ruff>=0.6", "playwright>=1.40,<2"],
     },
     entry_points={"console_scripts": ["sendopt=sendopt.cli:main"]},
 )

@@ -1,36 +1,59 @@
-# Databricks notebook source / Jupyter-compatible script (cells separated by "# COMMAND ----------")
-# Overview of a day's email decisions, their evaluation and the run ledger.
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec: {display_name: Python 3, language: python, name: python3}
+# ---
 
-# COMMAND ----------
+# %% [markdown]
+# # Decisions overview
+# A day's decisions across channels (email frequency, push, coupons, promos), their evaluation and the run
+# ledger. Runs against `./lake`, or the lake in `$SENDOPT_LAKE_ROOT`; reads only through `sendopt.api`.
+
+# %%
 from pyspark.sql import functions as F
 
 from sendopt.api import session
 
-s = session(overrides=["lake.root=./lake"])
-lake = s.lake
+s = session()
+print("tables written:", ", ".join(s.tables()) or "none yet — run `make demo`")
 
-# COMMAND ----------
-# Frequency mix per market for the latest decision date
-decisions = lake.read("decisions.email_frequency")
-latest = decisions.agg(F.max("decision_date")).first()[0]
-(decisions.where(F.col("decision_date") == latest)
- .groupBy("region", "brand", "policy", "emails_per_week").count()
- .orderBy("region", "brand", "emails_per_week").show(100))
+# %%
+# Email: frequency mix per market for the latest decision date, and the net value per bin
+email = s.table("decisions.email_frequency")
+if email is None:
+    print("decisions.email_frequency not written yet (sendopt decide-email)")
+else:
+    latest = email.where(F.col("decision_date") == email.agg(F.max("decision_date")).first()[0])
+    latest.groupBy("region", "brand", "policy", "emails_per_week").count() \
+        .orderBy("region", "brand", "emails_per_week").show(100)
+    latest.groupBy("region", "brand", "bin").agg(
+        F.count("*").alias("users"), F.avg("net_value_ref").alias("mean_net_value"),
+        F.avg("emails_per_week").alias("emails")).orderBy("region", "brand", "bin").show(100)
 
-# COMMAND ----------
-# Net value by bin: the governance view (rank → bin → tier)
-(decisions.where(F.col("decision_date") == latest)
- .groupBy("region", "brand", "bin")
- .agg(F.count("*").alias("users"), F.avg("net_value_ref").alias("mean_net_value"),
-      F.avg("tier_frequency").alias("tier"), F.avg("optimal_frequency").alias("optimal"))
- .orderBy("region", "brand", "bin").show(100))
+# %%
+# Push: notifications per strategy and send hour on the latest date
+push = s.table("decisions.push_notifications")
+if push is not None:
+    last = push.agg(F.max("decision_date")).first()[0]
+    push.where(F.col("decision_date") == last).groupBy("region", "brand", "strategy").agg(
+        F.count("*").alias("pushes"), F.avg("calibrated_score").alias("p_click")).show(50)
 
-# COMMAND ----------
-# Policies against the world's ground truth (generated worlds)
-lake.read("analytics.email_policy_evaluation").orderBy("decision_date", "region", "brand",
-                                                        F.desc("net_value_per_user")).show(100)
+# %%
+# Coupons and promos: what was offered
+for name, by in (("decisions.coupon_assignments", ["decision_date", "coupon_level", "reason"]),
+                 ("decisions.promo_assignments", ["request_id", "segment", "design_id"])):
+    df = s.table(name)
+    if df is not None:
+        df.groupBy(*by).count().orderBy(*by).show(50)
 
-# COMMAND ----------
-# The run ledger: what ran, with which inputs, and how it ended
-lake.read("ops.job_runs").orderBy(F.desc("started_at")).select(
-    "run_id", "job", "region", "brand", "status", "seconds", "message").show(50, truncate=80)
+# %%
+# Policies against the world's ground truth (generated worlds only) and the run ledger
+for name in ("analytics.email_policy_evaluation", "analytics.push_policy_evaluation"):
+    df = s.table(name)
+    if df is not None:
+        df.orderBy(F.desc("decision_date")).show(20)
+ledger = s.table("ops.job_runs")
+if ledger is not None:
+    ledger.orderBy(F.desc("started_at")).select("run_id", "job", "region", "brand", "status", "seconds",
+                                                "message").show(30, truncate=80)

@@ -21,6 +21,7 @@ from sendopt.lake import quality
 from sendopt.lake.lake import Lake
 from sendopt.lake.spec import Catalog, TableSpec
 from sendopt.lifecycle import tables as lifecycle
+from sendopt.service import tables as service
 from sendopt.sources import tables as sources
 from sendopt.world import tables as world
 
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 def _specs(feature_config: FeaturesConfig) -> list[TableSpec]:
     channel_specs = [s for c in channels() for s in c.table_specs()]
     return [*sources.TABLES, *quality.TABLES, *world.TABLES, features.customer_daily(feature_config),
-            *channel_specs, *contacts.TABLES, *ledger.TABLES, *lifecycle.TABLES]
+            *channel_specs, *contacts.TABLES, *ledger.TABLES, *lifecycle.TABLES,
+            *service.TABLES]
 
 
 @functools.lru_cache(maxsize=16)

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sendopt",
         description="Daily marketing decisions on Spark and Delta.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"jobs:\n{listed}\n\npipelines:\n{pipes}",
+        epilog=f"jobs:\n{listed}\n\npipelines:\n{pipes}\n\ncommands (sendopt <command> --help):\n"
+        + "\n".join(f"  {name:20} {text}" for name, text in COMMANDS.items()),
     )
     parser.add_argument("job", choices=sorted([*all_jobs, *all_pipelines]), metavar="job", help="job or pipeline to run")
     parser.add_argument("--env", default="local", choices=ENVIRONMENTS, help="environment overlay (default local)")
@@ -62,7 +63,54 @@ def trial_overrides(args) -> list[str]:
     return out
 
 
+#: Commands that are not jobs: long-running processes and the analyst's query (``sendopt serve --help``).
+COMMANDS = {"serve": "the web service and operations page (docs/service.md)",
+            "worker": "the promo-request worker alone (service.worker.in_process=false)",
+            "sql": "run a Spark SQL query over every catalog table (views <layer>_<name>)"}
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="local", choices=ENVIRONMENTS, help="environment overlay (default local)")
+    parser.add_argument("--conf", action="append", default=[], metavar="FILE", help="extra YAML overlay (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. world.users=1000")
+    parser.add_argument("--conf-dir", help="folder with base.yaml and the overlays (default: ./conf)")
+
+
+def command_main(argv: Sequence[str]) -> int:
+    """``sendopt serve|worker|sql …``."""
+    name = argv[0]
+    parser = argparse.ArgumentParser(prog=f"sendopt {name}", description=COMMANDS[name])
+    _config_options(parser)
+    if name == "serve":
+        parser.add_argument("--host", help="address to bind (default service.host, 127.0.0.1)")
+        parser.add_argument("--port", type=int, help="port (default service.port, 8080)")
+    if name == "sql":
+        parser.add_argument("query", help='e.g. "select region, count(*) from raw_customers group by region"')
+        parser.add_argument("--limit", type=int, default=50, help="rows printed (default 50)")
+        parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    args = parser.parse_args(argv[1:])
+    loader = ConfigLoader(args.env, args.conf, args.set, args.conf_dir)
+    try:
+        if name == "serve":
+            from sendopt.service.server import serve
+
+            return serve(loader, args.host, args.port)
+        if name == "worker":
+            from sendopt.service.server import work
+
+            return work(loader)
+        from sendopt.sql import run_sql
+
+        return run_sql(loader, args.query, args.limit, args.format)
+    except SendoptError as exc:
+        print(f"FAILED {name}: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return command_main(argv)
     args = build_parser().parse_args(argv)
     overrides = list(args.set) + ([f"run.date={args.date}"] if args.date else []) + trial_overrides(args)
     if args.request is not None:

@@ -25,6 +25,7 @@ from sendopt.errors import ConfigError
 from sendopt.features.registry import FeaturesConfig
 from sendopt.lake.config import LakeConfig
 from sendopt.lifecycle.config import LifecycleConfig
+from sendopt.service.config import ServiceConfig
 from sendopt.strict import Strict
 from sendopt.world.config import WorldConfig
 
@@ -82,6 +83,7 @@ class CoreConfig(Strict):
     world: WorldConfig = WorldConfig()
     features: FeaturesConfig = FeaturesConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    service: ServiceConfig = ServiceConfig()
 
     @property
     def config_hash(self) -> str:

@@ -27,6 +27,9 @@ CORE_JOBS: tuple[JobDef, ...] = (
            "gate rules pass", per_market=True),
     JobDef("retrain-if-triggered", "sendopt.lifecycle.jobs:run_retrain_if_triggered",
            "run `retrain` for a market only if today's monitor recorded a trigger", per_market=True),
+    JobDef("report", "sendopt.lifecycle.jobs:run_report",
+           "the day's static HTML report per market (tier and push mix, policy values, monitors, plots) under "
+           "<lake.root>/_reports/<date>/"),
     JobDef("catalog", "sendopt.lake.jobs:run_catalog",
            "list every catalog table with its path, version and row count"),
     JobDef("lake-maintenance", "sendopt.lake.jobs:run_lake_maintenance",
@@ -59,8 +62,9 @@ def pipelines() -> dict[str, tuple[str, ...]]:
     """
     out = {
         "daily": ("validate-raw", "build-features", *_channel_jobs("daily", STAGES[:1]), "monitor",
-                  "retrain-if-triggered", *_channel_jobs("daily", STAGES[1:])),
-        "demo": ("generate-world", "validate-raw", "build-features", *_channel_jobs("demo", STAGES), "catalog"),
+                  "retrain-if-triggered", *_channel_jobs("daily", STAGES[1:]), "report"),
+        "demo": ("generate-world", "validate-raw", "build-features", *_channel_jobs("demo", STAGES), "report",
+                 "catalog"),
     }
     for channel in channels():
         for name, steps in channel.pipelines.items():

@@ -13,21 +13,22 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from sendopt.catalog import open_lake  # noqa: E402
 from sendopt.config import load_config  # noqa: E402
 
-#: Session-scoped worlds: every test that uses one runs on the same pytest-xdist worker, so each is built once.
-SHARED_WORLDS = ("tiny_world", "world_frames", "world")
+#: Session-scoped fixtures that build a lake (fixture → group): every test using one runs on the same
+#: pytest-xdist worker, so each is built once.
+SHARED_LAKES = {"tiny_world": "tiny_world", "world_frames": "world", "world": "world",
+                "service_env": "service", "quiet_env": "service"}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Group tests for ``pytest -n 2 --dist loadgroup`` (``make test``): by the shared world they use, else by file.
+    """Group tests for ``pytest -n 2 --dist loadgroup`` (``make test``): by the shared lake they use, else by file.
 
-    Module fixtures stay built once per file and session worlds once per suite, while the two workers
+    Module fixtures stay built once per file and session lakes once per suite, while the two workers
     (two Spark sessions) keep both cores busy; without xdist the marks do nothing.
     """
     for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        world = next((w for w in SHARED_WORLDS if w in names), None)
-        group = {"world_frames": "world", None: item.nodeid.split("::")[0]}.get(world, world)
+        names = getattr(item, "fixturenames", ())
+        group = next((g for f, g in SHARED_LAKES.items() if f in names), item.nodeid.split("::")[0])
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -1,6 +1,7 @@
 """The lake's own jobs: ``validate-raw`` (the quality rules), ``catalog`` and ``lake-maintenance``."""
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from sendopt.lake import quality
@@ -27,6 +28,9 @@ def run_catalog(ctx: JobContext) -> None:
         version = lake.version(spec)
         lines.append(f"{spec.full_name:34} {'-' if version is None else version:>7}  {lake.location(spec)}")
     ctx.summary["tables"] = sum(1 for spec in lake.catalog if lake.exists(spec))
+    reports = os.path.join(lake.root, "_reports")
+    if "://" not in lake.root and os.path.isdir(reports):  # the daily HTML reports (sendopt report)
+        lines += ["", "reports:"] + [f"  {os.path.join(reports, d, 'daily.html')}" for d in sorted(os.listdir(reports))]
     print("\n".join(lines), flush=True)
 
 

@@ -53,3 +53,13 @@ def run_retrain_if_triggered(ctx: JobContext) -> None:
     for name, causes in triggered.items():
         ctx.log.info("stage=retrain-if-triggered model=%s causes=%s", name, causes)
     ctx.summary["message"] = " | ".join(summary_line(retrain_market(ctx, channel)) for channel in due)
+
+
+def run_report(ctx: JobContext) -> None:
+    """The day's static HTML report (every market), its path printed as the run's last line."""
+    from sendopt.lifecycle.run_report import build_report, report_path
+
+    markets = [(m.region, m.brand) for m in ctx.config.markets]
+    path = build_report(ctx.lake, markets, ctx.run_date, report_path(ctx.config, ctx.run_date))
+    ctx.summary["message"] = f"report {path}"
+    print(f"report: {path}", flush=True)
