@@ -25,15 +25,12 @@ Planner = Callable[[Claim, object], str]
 
 def plan_with_runner(loader: ConfigLoader) -> Planner:
     """Run ``plan-promos`` for the claimed request through the runner (a retake replans it)."""
-    from sendopt.channels.promo.config import PromoConfig
     from sendopt.observability import configure_logging
     from sendopt.registry import jobs
     from sendopt.runner import run_job
 
     def plan(claim: Claim, spark) -> str:
-        extra = []
-        if "request_ids" in PromoConfig.model_fields:  # plan just this one where plan-promos can
-            extra.append(f"promo.request_ids={json.dumps([claim.request_id])}")
+        extra = [f"promo.request_id={json.dumps(claim.request_id)}"]  # plan just this one
         if claim.epoch > 1:  # a dead worker's run may have claimed the first attempt
             extra.append(f"promo.replan={json.dumps([claim.request_id])}")
         sub = ConfigLoader(loader.env, loader.extra_files, [*loader.overrides, *extra], loader.conf_dir)
