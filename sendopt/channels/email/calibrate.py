@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.config import EmailConfig, Tier
@@ -78,19 +79,37 @@ class CalibrationResult:
         return {b: next(t.emails_per_week for t in self.proposal_tiers if b <= t.max_bin) for b in range(1, bins + 1)}
 
 
-def bin_stats(rows, email: EmailConfig, region: str) -> BinStats:
-    """One Spark aggregate of the replayed rows into bins × candidate-frequency sums (small: collected)."""
+@dataclass(frozen=True)
+class CandidateTerms:
+    """One candidate frequency's pieces of the replay's doubly robust sums, as columns of a replayed row."""
+
+    t: int  # the candidate frequency
+    k: Column  # what the market's hard rules make of it
+    w: Column  # 1{logged frequency = k} / logged propensity
+    q: Column  # the model's net value at k
+    qu: Column  # the model's P(unsubscribe) at k
+
+
+def candidate_terms(email: EmailConfig, region: str) -> tuple[Column, Column, list[CandidateTerms]]:
+    """(model net value at the logged frequency, its P(unsubscribe), each candidate's terms) — what every
+    DR sum over the replay (tier calibration here, safe improvement in safety.py) is built from."""
     by_k, logged_k = F.col("by_k"), F.col("logged_k")
-    q_logged, u_logged = at_k(by_k, logged_k, "net_value"), at_k(by_k, logged_k, "p_unsubscribe")
-    per_t = []
+    terms = []
     for t in email.candidate_frequencies:
         k = hard_rules(F.lit(t), email, region)[0]
-        w = (logged_k == k).cast("double") / F.col("prob")
-        per_t.append(F.struct(
-            F.lit(t).alias("t"), at_k(by_k, k, "net_value").alias("q"), (w * (F.col("reward") - q_logged)).alias("c"),
-            at_k(by_k, k, "p_unsubscribe").alias("qu"), (w * (F.col("unsub") - u_logged)).alias("cu"),
-            (w * F.col("reward")).alias("wr"), (w * F.col("unsub")).alias("wu"), k.cast("double").alias("k"),
-        ))
+        terms.append(CandidateTerms(t, k, (logged_k == k).cast("double") / F.col("prob"),
+                                    at_k(by_k, k, "net_value"), at_k(by_k, k, "p_unsubscribe")))
+    return at_k(by_k, logged_k, "net_value"), at_k(by_k, logged_k, "p_unsubscribe"), terms
+
+
+def bin_stats(rows, email: EmailConfig, region: str) -> BinStats:
+    """One Spark aggregate of the replayed rows into bins × candidate-frequency sums (small: collected)."""
+    q_logged, u_logged, terms = candidate_terms(email, region)
+    per_t = [F.struct(
+        F.lit(c.t).alias("t"), c.q.alias("q"), (c.w * (F.col("reward") - q_logged)).alias("c"),
+        c.qu.alias("qu"), (c.w * (F.col("unsub") - u_logged)).alias("cu"),
+        (c.w * F.col("reward")).alias("wr"), (c.w * F.col("unsub")).alias("wu"), c.k.cast("double").alias("k"),
+    ) for c in terms]
     exploded = rows.select("bin", F.explode(F.array(*per_t)).alias("s"))
     agg = exploded.groupBy("bin", F.col("s.t").alias("t")).agg(
         F.count(F.lit(1)).alias("n"), *[F.sum(f"s.{name}").alias(name) for name in STATS]

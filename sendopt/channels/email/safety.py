@@ -26,8 +26,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.backtest import Replay, replay
+from sendopt.channels.email.calibrate import candidate_terms
 from sendopt.channels.email.config import EmailConfig
-from sendopt.channels.email.decide import at_k, hard_rules, tier_of
+from sendopt.channels.email.decide import tier_of
 from sendopt.channels.email.tables import POLICY_CHOICE
 from sendopt.channels.primitives import in_market
 from sendopt.errors import SendoptError
@@ -179,16 +180,13 @@ class GroupStats:
 def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
     """Two aggregates of the replayed rows: per (bin, optimal k, t) moments and per (…, t, t') cross-products
     (at most bins × 8 × 64 rows reach the driver, whatever the number of logged rows)."""
-    by_k, logged_k = F.col("by_k"), F.col("logged_k")
-    q_logged, u_logged = at_k(by_k, logged_k, "net_value"), at_k(by_k, logged_k, "p_unsubscribe")
+    q_logged, u_logged, candidates = candidate_terms(email, region)
     terms = []
-    for t in email.candidate_frequencies:
-        k = hard_rules(F.lit(t), email, region)[0]
-        w = (logged_k == k).cast("double") / F.col("prob")
-        q = at_k(by_k, k, "net_value")
+    for c in candidates:
+        w, k = c.w, c.k
         terms.append(F.struct(
-            F.lit(t).alias("t"), (q + w * (F.col("reward") - q_logged)).alias("dr"),
-            (at_k(by_k, k, "p_unsubscribe") + w * (F.col("unsub") - u_logged)).alias("du"), q.alias("dm"),
+            F.lit(c.t).alias("t"), (c.q + w * (F.col("reward") - q_logged)).alias("dr"),
+            (c.qu + w * (F.col("unsub") - u_logged)).alias("du"), c.q.alias("dm"),
             w.alias("w"), (w * F.col("reward")).alias("wr"), (w * w).alias("w2"),
             (w * w * F.col("reward")).alias("w2r"), (w * w * F.col("reward") * F.col("reward")).alias("w2r2"),
             k.cast("double").alias("k"), (k == 0).cast("double").alias("zero"), (w > 0).cast("double").alias("matched"),
