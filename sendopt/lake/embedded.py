@@ -254,22 +254,28 @@ class EmbeddedDeltaBackend:
         path = _local_path(location)
         schema = to_arrow_schema(spec.schema)
         data = pa.Table.from_pylist([{c: r.get(c) for c in spec.column_names} for r in rows], schema=schema)
-        created = not DeltaTable.is_deltatable(path)
-        if created:
-            Path(path).mkdir(parents=True, exist_ok=True)
-            target: str | DeltaTable = path
-        else:  # one table object per path, brought up to date incrementally: no log replay per append
-            target = self._appenders.get(path) or self._appenders.setdefault(path, DeltaTable(path))
-            target.update_incremental()
-        try:
-            write_deltalake(target, data, mode="append", partition_by=list(spec.partition_by) or None,
-                            name=spec.full_name if created else None,
-                            description=(spec.description or None) if created else None,
-                            configuration={**DEFAULT_TABLE_PROPERTIES, **spec.properties} if created else None,
-                            commit_properties=commit.properties(self.config.commit_retries))
-        except CommitFailedError as exc:
-            raise CommitConflictError(f"{spec.full_name}: append of {len(rows)} rows was NOT committed after "
-                                      f"{self.config.commit_retries} retries: {exc}") from None
+        for attempt in (1, 2):
+            created = not DeltaTable.is_deltatable(path)
+            if created:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                target: str | DeltaTable = path
+            else:  # one table object per path, brought up to date incrementally: no log replay per append
+                target = self._appenders.get(path) or self._appenders.setdefault(path, DeltaTable(path))
+                target.update_incremental()
+            try:
+                write_deltalake(target, data, mode="append", partition_by=list(spec.partition_by) or None,
+                                name=spec.full_name if created else None,
+                                description=(spec.description or None) if created else None,
+                                configuration={**DEFAULT_TABLE_PROPERTIES, **spec.properties} if created else None,
+                                commit_properties=commit.properties(self.config.commit_retries))
+                break
+            except Exception as exc:
+                if created and attempt == 1 and DeltaTable.is_deltatable(path):
+                    continue  # another writer created the table first: append to theirs
+                if isinstance(exc, CommitFailedError):
+                    raise CommitConflictError(f"{spec.full_name}: append of {len(rows)} rows was NOT committed "
+                                              f"after {self.config.commit_retries} retries: {exc}") from None
+                raise
         version = target.version() if isinstance(target, DeltaTable) else DeltaTable(path).version()
         return WriteResult(table=spec.full_name, version=version, rows=len(rows), files=1, write_id="arrow")
 

@@ -43,3 +43,13 @@ def test_append_rows_refuses_a_missing_required_column(lake):
     with pytest.raises(LakeError, match="worker_id"):
         lake.append_rows([bad], PROMO_REQUEST_EVENTS)
     assert not lake.exists(PROMO_REQUEST_EVENTS)
+
+
+def test_first_appends_racing_to_create_the_table_all_land(spark, lake_config):
+    """Workers that append to a table nobody has created yet: one creates it, the others append to it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lake = open_lake(spark, lake_config)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: lake.append_rows([event(i)], PROMO_REQUEST_EVENTS), range(8)))
+    assert sorted(r["request_id"] for r in lake.read(PROMO_REQUEST_EVENTS).collect()) == [f"r{i}" for i in range(8)]
