@@ -194,8 +194,9 @@ def raw_tables(lake) -> dict[str, DataFrame]:
     return {t: lake.read(t) for t in RAW if lake.exists(t)}
 
 
-def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants: Mapping[int, str]) -> dict:
-    """Plan ``rows`` (valid requests): models, designs, scores, statistics, tuning, assignments."""
+def score_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants: Mapping[int, str]) -> dict:
+    """Models, eligible customers and segments, candidate designs, and every customer × design scored once
+    (``scored``, checkpointed) with its sufficient statistics (``stats``, small) — what tuning reads."""
     cfg, lake, spark = ctx.config.promo, ctx.lake, ctx.spark
     raw = raw_tables(lake)
     consents = lake.read("raw.consents") if lake.exists("raw.consents") else None
@@ -240,6 +241,15 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
                                     "voucher_value double, min_spend double")
     scored = simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution).localCheckpoint()
     stats = simulator.sufficient_stats(scored).toPandas()  # rows: requests × segments × regions × designs × buckets
+    return {"models": models, "segments": segments, "scored": scored, "stats": stats, "strengths": strengths,
+            "info": info, "data_versions": data_versions}
+
+
+def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants: Mapping[int, str]) -> dict:
+    """Plan ``rows`` (valid requests): models, designs, scores, statistics, tuning, assignments."""
+    cfg, spark = ctx.config.promo, ctx.spark
+    sc = score_requests(ctx, rows, merchants_df, merchants)
+    stats, scored, strengths, info = sc["stats"], sc["scored"], sc["strengths"], sc["info"]
     status, plans, selections = {}, {}, []
     import mlflow
 
@@ -279,8 +289,8 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
         for other in selections[1:]:
             sel = sel.unionByName(other)
         assigned = simulator.assign(scored, sel).withColumn("start_date", F.col("as_of"))
-    return {"status": status, "plans": plans, "segments": segments, "assigned": assigned, "models": models,
-            "data_versions": data_versions}
+    return {"status": status, "plans": plans, "segments": sc["segments"], "assigned": assigned,
+            "models": sc["models"], "data_versions": sc["data_versions"]}
 
 
 def cps_problem(stats: pd.DataFrame, limits: simulator.Limits) -> str | None:
