@@ -12,6 +12,13 @@ the window | ordered, design] and ``orders`` E[orders in the window | ordered, d
 order of the window), regressions over both arms with the design zeroed in the control arm. Probabilities are calibrated on the holdout (isotonic / Platt) when their
 ECE is above ``promo.models.ece_threshold``. Every model is MLflow-tracked and registered; a challenger
 becomes champion only if its holdout loss is within ``gate_tolerance`` of the champion's on the same rows.
+
+Effects (``promo.models.effect``, default ``ipw``): the plan's net value and incremental orders do not come
+from p1·g1 − p0·g0 — a difference of two models, each with errors as large as the effect, which the plan's
+selection then picks up — but from two direct effect models (``effect_net``, ``effect_orders``) regressed on
+pseudo-outcomes of the randomized offers (:func:`pseudo_outcomes`), and mapped per holdout bin to the
+effect measured there (:func:`effect_calibration`). The T-learner stays for the cost, the redemptions and the
+Bernoulli variances of the budget rule, and as the nuisance models of ``effect: dr``.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from sendopt.channels.primitives import uniform_hash
@@ -49,6 +56,14 @@ KINDS = {
     "orders": ("orders_n", CUSTOMER_FEATURES + DESIGN_FEATURES + ["offered_f"], "orderers", "regression"),
     "discount": ("discounts_n", CUSTOMER_FEATURES + DESIGN_FEATURES, "redeemers", "regression"),
 }
+#: Effect models (``promo.models.effect`` dr | ipw): the effect of the campaign's design on the net paid amount
+#: (= incremental GMV − promo cost) and on the order count, regressed directly on a pseudo-outcome of every
+#: eligible row (offered and control, each with its campaign's design) — see :func:`pseudo_outcomes`.
+EFFECT_KINDS = {
+    "effect_net": ("pseudo_net", CUSTOMER_FEATURES + DESIGN_FEATURES, "all", "regression"),
+    "effect_orders": ("pseudo_orders", CUSTOMER_FEATURES + DESIGN_FEATURES, "all", "regression"),
+}
+ALL_KINDS = {**KINDS, **EFFECT_KINDS}
 
 
 @dataclass
@@ -65,7 +80,7 @@ class PromoModel:
         if self.calibrator is not None:
             cal = Calibrator(self.calibrator.method, (out,), self.calibrator.params)
             scored = cal.apply(scored)
-        if KINDS[self.kind][3] == "regression":
+        if self.kind in KINDS and KINDS[self.kind][3] == "regression":  # effects may be negative
             scored = scored.withColumn(out, F.greatest(F.col(out), F.lit(0.0)))
         return scored
 
@@ -78,6 +93,9 @@ class ModelSet:
     #: segment → {by, edges, k}: factors on the predicted order uplift p1 − p0 per offer-strength bin, so that on
     #: the randomized holdout the predicted uplift equals the measured one (offered − control), bin by bin
     uplift_scale: dict[str, dict] = field(default_factory=dict)
+    #: effect column → {x: predicted effect per holdout bin, y: measured (IPW, made monotone)}: the map
+    #: :func:`effect_calibration` fits and :func:`calibrated_effect` applies
+    effect_calibration: dict[str, dict] = field(default_factory=dict)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -96,12 +114,18 @@ def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFra
 
     ``features(pairs)`` is :func:`~sendopt.channels.promo.features.pair_features` bound to the raw tables."""
     c = campaigns.join(merchants.select("merchant_id", "mcc"), "merchant_id")
-    pairs = eligible.select("campaign_id", "user_id", F.col("offered").cast("boolean").alias("offered")).join(
+    prob = F.col("offer_probability").cast("double") if "offer_probability" in eligible.columns else F.lit(None)
+    pairs = eligible.select("campaign_id", "user_id", F.col("offered").cast("boolean").alias("offered"),
+                            prob.alias("_logged_p")).join(
         c.select("campaign_id", "merchant_id", "mcc", "start_date", "end_date",
                  F.col("discount_pct").cast("double").alias("discount_pct"),
                  F.col("voucher_value").cast("double").alias("voucher_value"),
-                 F.col("min_spend").cast("double").alias("min_spend")), "campaign_id")
-    pairs = pairs.withColumn("key", F.col("campaign_id")).withColumn("as_of", F.col("start_date"))
+                 F.col("min_spend").cast("double").alias("min_spend"),
+                 F.col("offer_probability").cast("double").alias("_campaign_p")), "campaign_id")
+    pairs = (pairs.withColumn("key", F.col("campaign_id")).withColumn("as_of", F.col("start_date"))
+             .withColumn("propensity", F.coalesce("_logged_p", "_campaign_p", F.avg(F.col("offered").cast("double"))
+                                                  .over(Window.partitionBy("campaign_id"))))  # else the share offered
+             .drop("_logged_p", "_campaign_p"))
     x = features(pairs)
     w = window_payments.select(F.col("user_id").alias("w_user"), F.col("merchant_id").alias("w_m"),
                                F.col("event_date").alias("w_day"), F.col("amount").alias("w_amount"))
@@ -119,7 +143,9 @@ def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFra
            .withColumn("gmv", F.when(orders > 0, gmv))
            .withColumn("orders_n", F.when(orders > 0, orders.cast("double")))
            .withColumn("discounts_n", F.when(F.col("redemptions") > 0, F.col("discounts")))
-           .withColumn("offered_f", F.col("offered").cast("double")))
+           .withColumn("offered_f", F.col("offered").cast("double"))
+           .withColumn("net_paid", F.coalesce(F.col("paid"), F.lit(0.0)))  # GMV − discount: the net value's outcome
+           .withColumn("orders_all", orders.cast("double")))
     out = out.withColumns({f"c_{c}": F.col(c) for c in ("discount_pct", "voucher_value", "min_spend")})
     return with_design(out, F.col("offered"))
 
@@ -135,6 +161,8 @@ def rows_for(df: DataFrame, which: str) -> DataFrame:
         return df.where(~F.col("offered"))
     if which == "offered":
         return df.where(F.col("offered"))
+    if which == "all":
+        return df
     if which == "redeemers":
         return df.where(F.col("offered") & (F.col("redeemed") == 1))
     return df.where(F.col("ordered") == 1)
@@ -142,7 +170,7 @@ def rows_for(df: DataFrame, which: str) -> DataFrame:
 
 def holdout_loss(model: PromoModel, valid: DataFrame) -> tuple[float, dict[str, float]]:
     """Log-loss (probabilities) or mean squared error (basket) on the holdout, and the metrics logged."""
-    label, _, _, task = KINDS[model.kind]
+    label, _, _, task = ALL_KINDS[model.kind]
     scored = model.predict(valid, "_pred")
     if task == "regression":
         row = scored.agg(F.avg((F.col("_pred") - F.col(label)) ** 2).alias("mse"), F.count("*").alias("n")).first()
@@ -152,7 +180,7 @@ def holdout_loss(model: PromoModel, valid: DataFrame) -> tuple[float, dict[str, 
 
 
 def fit_kind(spark, kind: str, train_df: DataFrame, valid_df: DataFrame, cfg: ModelConfig) -> PromoModel:
-    label, feats, which, task = KINDS[kind]
+    label, feats, which, task = ALL_KINDS[kind]
     tr, va = rows_for(train_df, which), rows_for(valid_df, which)
     params = dict(cfg.params)
     if kind in ("order1", "redeem"):  # a stronger offer never lowers the response
@@ -214,55 +242,158 @@ def load_champion(config, kind: str) -> tuple[PromoModel, dict[str, str]] | None
     return model, reg.tags
 
 
+def kinds_of(cfg: ModelConfig) -> dict[str, tuple]:
+    """The model kinds a configuration trains: the T-learner's, plus the direct effects unless ``effect: t``."""
+    return ALL_KINDS if cfg.effect != "t" else dict(KINDS)
+
+
 def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]) -> ModelSet:
     """Champions when they were trained on these raw versions (and no retrain is asked); otherwise train
     challengers, gate each against its champion on this holdout, and return the champions after the gate."""
     cfg = ctx.config.promo.models
+    kinds = kinds_of(cfg)
     tracking.configure(ctx.config)
-    current = {k: load_champion(ctx.config, k) for k in KINDS}
+    current = {k: load_champion(ctx.config, k) for k in kinds}
     fresh = all(c is not None and json.loads(c[1].get("data_versions", "{}")) == data_versions
-                and c[0].features == list(KINDS[k][1]) for k, c in current.items())
+                and c[0].features == list(kinds[k][1]) and c[1].get("effect", cfg.effect) == cfg.effect
+                for k, c in current.items())
     if fresh and not cfg.retrain:
         scale = json.loads(current["order1"][1].get("uplift_scale", "{}"))
-        return ModelSet({k: c[0] for k, c in current.items()}, trained=False, uplift_scale=scale)
+        effect = json.loads(current["effect_net"][1].get("effect_calibration", "{}")) if "effect_net" in current \
+            else {}
+        return ModelSet({k: c[0] for k, c in current.items()}, trained=False, uplift_scale=scale,
+                        effect_calibration=effect)
     if training is None:
         raise ValueError("no promo training data")
     train_df, valid_df = split(training, cfg.holdout_share)
     train_df, valid_df = train_df.localCheckpoint(), valid_df.localCheckpoint()
     models, lines = {}, []
     for kind in KINDS:
-        challenger = fit_kind(ctx.spark, kind, train_df, valid_df, cfg)
-        va = rows_for(valid_df, KINDS[kind][2])
-        loss, metrics = holdout_loss(challenger, va)
-        challenger.metrics.update(metrics)
-        version = log_model(ctx.config, challenger, data_versions, ctx.run_id)
-        name = registry_name(ctx.config, kind)
-        champ = current[kind]
-        if champ is None or champ[0].features != challenger.features:
-            tracking.set_alias(name, version, tracking.CHAMPION)
-            models[kind] = challenger
-            lines.append(f"{kind}: v{version} champion (first of its features), holdout loss {loss:.4f}")
-            continue
-        champ_loss, _ = holdout_loss(champ[0], va)
-        if loss <= champ_loss + cfg.gate_tolerance:
-            tracking.set_alias(name, version, tracking.CHAMPION)
-            models[kind] = challenger
-            lines.append(f"{kind}: pass v{version} {loss:.4f} vs champion v{champ[0].version} {champ_loss:.4f}")
-        else:
-            tracking.set_alias(name, version, tracking.CHALLENGER)
-            models[kind] = champ[0]
-            lines.append(f"{kind}: FAIL v{version} {loss:.4f} vs champion v{champ[0].version} {champ_loss:.4f}; "
-                         "champion kept")
+        models[kind], line = fit_and_gate(ctx, kind, train_df, valid_df, current[kind], data_versions)
+        lines.append(line)
+    out = ModelSet(models, trained=True, gate=lines)
+    if cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
+        train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
+        valid_e = pseudo_outcomes(out, valid_df, cfg.effect).localCheckpoint()
+        for kind in EFFECT_KINDS:
+            models[kind], line = fit_and_gate(ctx, kind, train_e, valid_e, current[kind], data_versions)
+            lines.append(line)
     for line in lines:
         ctx.log.info("stage=promo-models gate %s", line)
-    out = ModelSet(models, trained=True, gate=lines)
     out.uplift_scale = uplift_scale(out, valid_df)
     import mlflow
 
-    mlflow.MlflowClient().set_model_version_tag(registry_name(ctx.config, "order1"), models["order1"].version,
-                                                "uplift_scale", json.dumps(out.uplift_scale, sort_keys=True))
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(registry_name(ctx.config, "order1"), models["order1"].version,
+                                 "uplift_scale", json.dumps(out.uplift_scale, sort_keys=True))
     ctx.log.info("stage=promo-models uplift calibration per segment %s", out.uplift_scale)
+    if cfg.effect != "t":
+        out.effect_calibration = effect_calibration(out, valid_df, cfg.calibration_bins)
+        client.set_model_version_tag(registry_name(ctx.config, "effect_net"), models["effect_net"].version,
+                                     "effect_calibration", json.dumps(out.effect_calibration, sort_keys=True))
+        ctx.log.info("stage=promo-models effect calibration %s", out.effect_calibration)
     return out
+
+
+def effect_calibration(models: ModelSet, valid: DataFrame, bins: int) -> dict[str, dict]:
+    """On the randomized holdout: per quantile bin of each predicted effect, the mean prediction and the measured
+    effect (the mean IPW pseudo-outcome: unbiased whatever the models), made non-decreasing. Planning picks the
+    largest predictions, where a model's errors are largest (the winner's curse); mapping a prediction to what
+    such predictions truly achieved on the holdout removes that bias, and beyond the last bin it stays flat."""
+    from sendopt.channels.promo.simulator import treated_predictions
+
+    x = pseudo_outcomes(models, valid, "ipw")
+    x = treated_predictions(x.withColumns({"p0": F.lit(0.0), "g0": F.lit(0.0), "n0": F.lit(1.0)}), models)
+    x = x.select("tau_net", "tau_orders", "pseudo_net", "pseudo_orders").localCheckpoint()
+    out = {}
+    for col, y in (("tau_net", "pseudo_net"), ("tau_orders", "pseudo_orders")):
+        edges = sorted(set(x.approxQuantile(col, [i / bins for i in range(1, bins)], 0.001)))
+        rows = sorted(x.withColumn("b", _bin(F.col(col), edges)).groupBy("b").agg(
+            F.avg(col).alias("x"), F.avg(y).alias("y"), F.count("*").alias("n")).collect(), key=lambda r: r["b"])
+        xs, ys = [float(r["x"]) for r in rows], monotone([float(r["y"]) for r in rows], [r["n"] for r in rows])
+        out[col] = {"x": xs, "y": ys}
+    return out
+
+
+def monotone(y: list[float], w: list[float]) -> list[float]:
+    """Weighted pool-adjacent-violators: the closest non-decreasing sequence."""
+    blocks = []  # [value, weight, count]
+    for v, wt in zip(y, w, strict=True):
+        blocks.append([v, float(wt), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, c2 = blocks.pop()
+            v1, w1, c1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    return [b[0] for b in blocks for _ in range(b[2])]
+
+
+def calibrated_effect(col: str, cal: dict[str, dict]):
+    """The Spark column of :func:`effect_calibration`'s map for ``col``: piecewise linear between the bins'
+    mean predictions, flat outside them (the raw prediction without a calibration)."""
+    m = cal.get(col)
+    if not m or not m["x"]:
+        return F.col(col)
+    xs, ys = m["x"], m["y"]
+    out = F.lit(float(ys[-1]))
+    for i in range(len(xs) - 1, 0, -1):
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        slope = (y1 - y0) / (x1 - x0) if x1 > x0 else 0.0
+        out = F.when(F.col(col) <= F.lit(x1), F.lit(y0) + F.lit(slope) * (F.col(col) - F.lit(x0))).otherwise(out)
+    return F.when(F.col(col) <= F.lit(xs[0]), F.lit(float(ys[0]))).otherwise(out)
+
+
+def fit_and_gate(ctx, kind: str, train_df: DataFrame, valid_df: DataFrame, champ, data_versions) -> tuple:
+    """Train a challenger of ``kind``, register it, and keep whichever of it and the champion ``champ`` passes
+    the gate on the same holdout rows: (model, the gate's line)."""
+    cfg = ctx.config.promo.models
+    challenger = fit_kind(ctx.spark, kind, train_df, valid_df, cfg)
+    va = rows_for(valid_df, ALL_KINDS[kind][2])
+    loss, metrics = holdout_loss(challenger, va)
+    challenger.metrics.update(metrics)
+    version = log_model(ctx.config, challenger, data_versions, ctx.run_id)
+    name = registry_name(ctx.config, kind)
+    import mlflow
+
+    mlflow.MlflowClient().set_model_version_tag(name, version, "effect", cfg.effect)
+    if champ is None or champ[0].features != challenger.features or champ[1].get("effect", cfg.effect) != cfg.effect:
+        tracking.set_alias(name, version, tracking.CHAMPION)
+        return challenger, f"{kind}: v{version} champion (first of its features), holdout loss {loss:.4f}"
+    champ_loss, _ = holdout_loss(champ[0], va)
+    if loss <= champ_loss + cfg.gate_tolerance:
+        tracking.set_alias(name, version, tracking.CHAMPION)
+        return challenger, f"{kind}: pass v{version} {loss:.4f} vs champion v{champ[0].version} {champ_loss:.4f}"
+    tracking.set_alias(name, version, tracking.CHALLENGER)
+    return champ[0], (f"{kind}: FAIL v{version} {loss:.4f} vs champion v{champ[0].version} {champ_loss:.4f}; "
+                      "champion kept")
+
+
+def pseudo_outcomes(models: ModelSet, df: DataFrame, method: str, clip: float = 0.02) -> DataFrame:
+    """Every eligible row at its campaign's design with ``pseudo_net`` and ``pseudo_orders``: unbiased for the
+    design's effect on the net paid amount and on the order count because the offer was randomized with the
+    logged propensity e (T = offered, Y the outcome):
+
+    * ``ipw``: Y·(T − e) / (e·(1 − e));
+    * ``dr``: μ1 − μ0 + T·(Y − μ1)/e − (1 − T)·(Y − μ0)/(1 − e), with μ1, μ0 the T-learner's predictions (the
+      doubly robust learner: the models carry the signal, the randomization corrects their bias).
+
+    A regression of it on the customer and design features is the effect model: one model of the difference
+    instead of the difference of two models (whose errors the plan's selection would pick up)."""
+    from sendopt.channels.promo.simulator import control_predictions, treated_predictions
+
+    design = {c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")}
+    x = df.withColumns(design)
+    e = F.least(F.greatest(F.col("propensity"), F.lit(clip)), F.lit(1 - clip))
+    t = F.col("offered").cast("double")
+    if method == "ipw":
+        w = (t - e) / (e * (1 - e))
+        return with_design(x).withColumns({"pseudo_net": F.col("net_paid") * w, "pseudo_orders": F.col("orders_all") * w})
+    x = treated_predictions(control_predictions(x, models).withColumns(design), models, effects=False)
+    pr, disc = F.least(F.col("p_redeem_raw"), F.col("p1")), F.least(F.col("disc_r"), F.col("g1"))
+    mu = {"net": (F.col("p1") * F.col("g1") - pr * disc, F.col("p0") * F.col("g0")),
+          "orders": (F.col("p1") * F.col("n1"), F.col("p0") * F.col("n0"))}
+    y = {"net": F.col("net_paid"), "orders": F.col("orders_all")}
+    return x.withColumns({f"pseudo_{k}": m1 - m0 + t * (y[k] - m1) / e - (1 - t) * (y[k] - m0) / (1 - e)
+                          for k, (m1, m0) in mu.items()})
 
 
 def uplift_scale(models: ModelSet, valid: DataFrame, bins: int = 4, cap: float = 1.5,

@@ -50,16 +50,19 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     pr = F.least(F.col("p_redeem_raw"), F.col("p1"))  # a redemption is an order
     disc = F.least(F.col("disc_r"), F.col("g1"))
     o1, o0 = F.col("p1") * F.col("n1"), F.col("p0") * F.col("n0")
+    inc_orders, inc_gmv = o1 - o0, F.col("p1") * F.col("g1") - F.col("p0") * F.col("g0")
+    if "tau_net" in df.columns:  # direct effect models: net value = the effect on the net paid amount
+        inc_orders, inc_gmv = F.col("tau_orders"), F.col("tau_net") + pr * disc
     out = (df.withColumn("p_redeem", pr)
            .withColumn("discount", disc)
            .withColumn("cost", pr * disc)
            .withColumn("cost_var", pr * (1 - pr) * disc * disc)
            .withColumn("redeem_var", pr * (1 - pr))
-           .withColumn("inc_orders", o1 - o0)
+           .withColumn("inc_orders", inc_orders)
            .withColumn("orders_var", F.col("p1") * (1 - F.col("p1")) * F.col("n1") * F.col("n1")
                        + F.col("p0") * (1 - F.col("p0")) * F.col("n0") * F.col("n0"))
            .withColumn("gmv", F.col("p1") * F.col("g1"))
-           .withColumn("inc_gmv", F.col("p1") * F.col("g1") - F.col("p0") * F.col("g0"))
+           .withColumn("inc_gmv", inc_gmv)
            .withColumn("new_inc", F.when(F.col("segment") == "new", F.col("p1") - F.col("p0"))
                        .otherwise(F.lit(0.0))))
     value = (F.col("inc_gmv") - F.col("cost") + F.col("weight_orders") * F.col("inc_orders")
@@ -67,25 +70,44 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     return out.withColumn("value", value).withColumn("bucket", bucket_of(F.col("value"), resolution))
 
 
-def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
-    """Every eligible customer (``base``: features, segment, region, request weights) × every candidate design
-    of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once."""
+def control_predictions(df: DataFrame, models) -> DataFrame:
+    """p0, g0, n0: the no-promo arm's order probability, GMV and orders per orderer (design zeroed)."""
     m = models.models
-    none = with_design(base.withColumns({"discount_pct": F.lit(0.0), "voucher_value": F.lit(0.0),
-                                         "min_spend": F.lit(0.0), "offered_f": F.lit(0.0)}))
+    none = with_design(df.withColumns({"discount_pct": F.lit(0.0), "voucher_value": F.lit(0.0),
+                                       "min_spend": F.lit(0.0), "offered_f": F.lit(0.0)}))
     none = m["order0"].predict(none, "p0")
     none = m["basket"].predict(none, "g0")
-    none = m["orders"].predict(none, "n0").drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio",
-                                                "offered_f")
-    x = with_design(none.join(F.broadcast(designs), "request_id").withColumn("offered_f", F.lit(1.0)))
+    return m["orders"].predict(none, "n0").drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio",
+                                                "offered_f", "offer_strength")
+
+
+def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame:
+    """At each row's design (``discount_pct``, ``voucher_value``, ``min_spend``): p1, p_redeem_raw, g1, n1,
+    disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders."""
+    m = models.models
+    x = with_design(x.withColumn("offered_f", F.lit(1.0)))
     for kind, out in (("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
                       ("discount", "disc_r")):
         x = m[kind].predict(x, out)
-    x = x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"), F.lit(1.0)))
-    from sendopt.channels.promo.models import uplift_factor
+    if effects:
+        for kind, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")):
+            if kind in m:
+                x = m[kind].predict(x, out)
+    return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
+                                                                                             F.lit(1.0)))
 
+
+def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
+    """Every eligible customer (``base``: features, segment, region, request weights) × every candidate design
+    of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once."""
+    from sendopt.channels.promo.models import calibrated_effect, uplift_factor
+
+    none = control_predictions(base, models)
+    x = treated_predictions(none.join(F.broadcast(designs), "request_id"), models)
     x = x.withColumn("_u", F.col("p1") - F.col("p0"))
     x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * F.col("_u")).drop("_u")
+    if "tau_net" in x.columns and models.effect_calibration:
+        x = x.withColumns({c: calibrated_effect(c, models.effect_calibration) for c in ("tau_net", "tau_orders")})
     return with_values(x, resolution)
 
 
