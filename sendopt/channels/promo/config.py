@@ -48,7 +48,7 @@ class ModelConfig(Strict):
     ece_threshold: float = Field(0.01, ge=0, description="calibrate a probability model whose holdout ECE is above")
     gate_tolerance: float = Field(0.002, ge=0, description="a challenger may be this much worse in holdout "
                                   "log-loss than the champion and still be promoted")
-    effect: Literal["dr", "ipw", "t"] = Field("ipw", description="how the plan's net value and incremental "
+    effect: Literal["dr", "ipw", "t"] = Field("t", description="how the plan's net value and incremental "
                                              "orders are predicted: dr / ipw = direct effect models on doubly "
                                              "robust / inverse-propensity pseudo-outcomes; t = differences of "
                                              "the T-learner's two arms")

@@ -20,7 +20,7 @@ DEVICES = ("ios", "android", "web")
 
 #: Customer features (pre-campaign), then the design's.
 CUSTOMER_FEATURES = ["segment_code", "days_since_m", "m_orders", "m_spend", "m_avg_amount", "mcc_orders",
-                     "all_orders", "all_avg_amount", "mcc_avg_amount", "mcc_median_amount", "days_since_any", "past_offers", "past_redeems",
+                     "all_orders", "all_avg_amount", "days_since_any", "past_offers", "past_redeems",
                      "redeem_rate", "tenure_days", "window_days", "region_code", "device_code", "mcc_code"]
 DESIGN_FEATURES = ["discount_pct", "voucher_value", "min_spend", "min_spend_ratio", "offer_strength"]
 #: The response rises with these (LightGBM monotone constraints of the treated models).
@@ -61,9 +61,8 @@ def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, o
         F.count(F.when((F.col("p_mcc") == F.col("mcc")) & ~at_m & in_window, 1)).alias("mcc_orders"),
         F.count(F.when(in_window, 1)).alias("all_orders"),
         F.avg(F.when(in_window, F.col("p_amount"))).alias("all_avg_amount"),
-        F.avg(F.when(in_window & (F.col("p_mcc") == F.col("mcc")), F.col("p_amount"))).alias("mcc_avg_amount"),
     )
-    out = pairs.join(agg, ["key", "user_id"], "left").join(mcc_baskets(pairs, p, h), "key", "left")
+    out = pairs.join(agg, ["key", "user_id"], "left")
     since_m = F.datediff(F.col("as_of"), F.col("_last_m"))
     out = (out.withColumn("days_since_last", since_m)
            .withColumn("segment", segment_of(since_m, cfg.active_days))
@@ -80,8 +79,6 @@ def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, o
            .withColumn("mcc_orders", F.coalesce(F.col("mcc_orders"), F.lit(0)).cast("double"))
            .withColumn("all_orders", F.coalesce(F.col("all_orders"), F.lit(0)).cast("double"))
            .withColumn("all_avg_amount", F.coalesce(F.col("all_avg_amount"), F.lit(-1.0)))
-           .withColumn("mcc_avg_amount", F.coalesce(F.col("mcc_avg_amount"), F.lit(-1.0)))
-           .withColumn("mcc_median_amount", F.coalesce(F.col("mcc_median_amount"), F.lit(-1.0)))
            .drop("_last_m", "_last_any", "_ever_any"))
     out = out.join(promo_history(pairs, offers, redemptions), ["key", "user_id"], "left")
     for c in ("past_offers", "past_redeems"):
@@ -105,15 +102,6 @@ def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, o
             .drop("cust_region", "device", "signup_date"))
 
 
-def mcc_baskets(pairs: DataFrame, payments: DataFrame, history_days: int) -> DataFrame:
-    """Per key: the median card payment at the merchant's MCC in the history window before ``as_of`` — the
-    basket a customer new to this kind of store is compared with (one row per key: campaigns, requests)."""
-    keys = pairs.select("key", "mcc", "as_of").distinct()
-    j = keys.join(payments, (payments["p_mcc"] == keys["mcc"]) & (payments["p_day"] < keys["as_of"])
-                  & (payments["p_day"] >= F.date_sub(keys["as_of"], history_days)))
-    return j.groupBy("key").agg(F.percentile_approx("p_amount", 0.5, 1000).cast("double").alias("mcc_median_amount"))
-
-
 def promo_history(pairs: DataFrame, offers: DataFrame | None, redemptions: DataFrame | None) -> DataFrame:
     """Per (key, user): offers received and promos redeemed before ``as_of`` (0 without promo tables)."""
     keys = pairs.select("key", "user_id", "as_of")
@@ -131,24 +119,15 @@ def promo_history(pairs: DataFrame, offers: DataFrame | None, redemptions: DataF
     return keys.select("key", "user_id").join(po, ["key", "user_id"], "left").join(pr, ["key", "user_id"], "left")
 
 
-def usual_basket() -> Column:
-    """The basket a design is compared with: the customer's own at the merchant, else at its kind of store
-    (MCC), else that MCC's median payment (null without any)."""
-    out = F.lit(None).cast("double")
-    for c in ("mcc_median_amount", "mcc_avg_amount", "m_avg_amount"):
-        out = F.when(F.col(c) > 0, F.col(c)).otherwise(out)
-    return out
-
-
 def with_design(df: DataFrame, treated: Column | None = None) -> DataFrame:
     """Add ``min_spend_ratio`` (minimum spend / the customer's usual basket; 0 without a minimum),
-    ``offer_strength`` (discount % / 100 + voucher / usual basket, :func:`usual_basket`: one number trees can
-    split on) and zero the
+    ``offer_strength`` (discount % / 100 + voucher / usual basket: one number trees can split on) and zero the
     design of untreated rows (``treated`` false: the no-promo arm)."""
     if treated is not None:
         for c in ("discount_pct", "voucher_value", "min_spend"):
             df = df.withColumn(c, F.when(treated, F.col(c)).otherwise(F.lit(0.0)))
-    usual = usual_basket()
+    usual = F.when(F.col("m_avg_amount") > 0, F.col("m_avg_amount")).when(
+        F.col("all_avg_amount") > 0, F.col("all_avg_amount")).otherwise(F.lit(None))
     return (df.withColumn("min_spend_ratio", F.when(F.col("min_spend") <= 0, F.lit(0.0)).otherwise(
         F.coalesce(F.col("min_spend") / usual, F.lit(-1.0))))
         .withColumn("offer_strength", F.col("discount_pct") / 100.0

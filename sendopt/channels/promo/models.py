@@ -13,9 +13,9 @@ order of the window), regressions over both arms with the design zeroed in the c
 ECE is above ``promo.models.ece_threshold``. Every model is MLflow-tracked and registered; a challenger
 becomes champion only if its holdout loss is within ``gate_tolerance`` of the champion's on the same rows.
 
-Effects (``promo.models.effect``, default ``ipw``): the plan's net value and incremental orders do not come
-from p1·g1 − p0·g0 — a difference of two models, each with errors as large as the effect, which the plan's
-selection then picks up — but from two direct effect models (``effect_net``, ``effect_orders``) regressed on
+Effects (``promo.models.effect``): by default (``t``) the plan's net value is p1·g1 − p0·g0 − cost and its
+incremental orders p1·n1 − p0·n0 — differences of two models, each with errors as large as the effect, which
+the plan's selection then picks up. ``ipw`` / ``dr`` take them instead from two direct effect models (``effect_net``, ``effect_orders``) regressed on
 pseudo-outcomes of the randomized offers (:func:`pseudo_outcomes`), and mapped per holdout bin to the
 effect measured there (:func:`effect_calibration`). The T-learner stays for the cost, the redemptions and the
 Bernoulli variances of the budget rule, and as the nuisance models of ``effect: dr``.
