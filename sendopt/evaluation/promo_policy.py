@@ -6,7 +6,7 @@ design (plus the blanket design). From it, per policy: true incremental GMV (= r
 cost, net value (incremental GMV − cost), incremental orders and cost per incremental sale (CPS = cost /
 incremental orders):
 
-* **tuned** — the published assignments (``decisions.promo_assignments``);
+* **tuned** — the published assignments (``decisions.promo_assignments``) that are offered (not holdout);
 * **blanket** — the merchant's most frequent historical design for every eligible customer;
 * **best_fixed** — the one design, chosen with the truth, that gives most net value for all customers;
 * **segment_rule** — strongest candidate for new customers, the middle one for churned, none for active;
@@ -103,8 +103,10 @@ def evaluate_request(ctx, req: Mapping, truth: DataFrame, assignments: DataFrame
     rid, budget, max_cps = req["request_id"], float(req["budget"]), req["max_cps"]
     t = truth.where(F.col("request_id") == rid)
     out: dict[str, tuple[str, dict[str, float]]] = {}
-    tuned = t.join(assignments.where(F.col("request_id") == rid).select("user_id", "design_id"),
-                   ["user_id", "design_id"])
+    offered = assignments.where(F.col("request_id") == rid)
+    if "holdout" in offered.columns:  # the plan's control group is not offered
+        offered = offered.where(~F.coalesce(F.col("holdout"), F.lit(False)))
+    tuned = t.join(offered.select("user_id", "design_id"), ["user_id", "design_id"])
     tt = totals(tuned, ["request_id"])
     row = tt.iloc[0].to_dict() if len(tt) else {"incremental_gmv": 0.0, "cost": 0.0, "incremental_orders": 0.0,
                                                 "reached": 0.0}

@@ -78,6 +78,9 @@ class TuningConfig(Strict):
 
 class PublishConfig(Strict):
     enabled: bool = Field(True, description="kill switch: false plans nothing and writes no assignments")
+    holdout_share: float = Field(0.1, ge=0, lt=0.5, description="share of each plan's chosen customers held back "
+                                 "(not offered) as its control group, so promo-report can measure the plan's "
+                                 "incremental orders")
 
 
 class DemoConfig(Strict):

@@ -20,6 +20,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sendopt.channels.primitives import uniform_hash
 from sendopt.channels.promo import designer, simulator, tuning
 from sendopt.channels.promo.features import pair_features
 from sendopt.channels.promo.models import ModelSet, ensure_models, training_frame
@@ -293,6 +294,13 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
             "models": sc["models"], "data_versions": sc["data_versions"]}
 
 
+def holdout_columns(share: float) -> list:
+    """``holdout`` (a stable-hash ``share`` of each request's chosen customers, not offered: the plan's control
+    group) and ``offer_probability`` (1 − share), as logged for the historical campaigns."""
+    held = uniform_hash(F.col("user_id"), F.col("request_id"), "promo_plan_holdout") < F.lit(float(share))
+    return [held.alias("holdout"), F.lit(1.0 - float(share)).alias("offer_probability")]
+
+
 def cps_problem(stats: pd.DataFrame, limits: simulator.Limits) -> str | None:
     """A CPS limit no design meets for anyone: say so with the best cost per incremental sale found."""
     if limits.max_cps is None:
@@ -369,7 +377,7 @@ def write_outputs(ctx, request_ids: list[str], attempt: Mapping[str, int], statu
                 F.col("inc_orders").alias("predicted_incremental_orders"),
                 F.col("inc_gmv").alias("predicted_incremental_gmv"), F.col("cost").alias("predicted_cost"),
                 F.col("value").alias("predicted_incremental_value"), F.lit(version_text).alias("model_version"),
-                *run_cols)
+                *holdout_columns(ctx.config.promo.publish.holdout_share), *run_cols)
         else:
             a = spark.createDataFrame([], PROMO_ASSIGNMENTS.schema)
         lake.write(a, PROMO_ASSIGNMENTS, mode="replace", where=where)

@@ -121,7 +121,8 @@ PROMO_ASSIGNMENTS = TableSpec(
     "decisions",
     "promo_assignments",
     description="The promo each reached customer of a planned request gets (customers without one have no "
-    "row). simulate-outcomes plays it against the world; re-planning a request replaces its slice.",
+    "row; holdout rows are the plan's control group and get nothing). simulate-outcomes plays it against the "
+    "world; re-planning a request replaces its slice.",
     columns=(
         col("request_id", "string", "Request (partition)", nullable=False),
         col("user_id", "string", "Customer", nullable=False),
@@ -143,6 +144,11 @@ PROMO_ASSIGNMENTS = TableSpec(
         col("predicted_incremental_value", "double", "Predicted incremental GMV − cost (+ goal weights)",
             nullable=False, unit="currency"),
         col("model_version", "string", "Response-model versions, e.g. order0=3,order1=3,redeem=2,basket=3"),
+        col("holdout", "boolean", "Held back as the plan's control group: chosen but NOT offered "
+            "(promo.publish.holdout_share, stable hash); promo-report measures the plan's incremental orders "
+            "against them", nullable=False),
+        col("offer_probability", "double", "P(offered) of a chosen customer: 1 − the holdout share",
+            nullable=False, unit="probability"),
         *RUN_COLUMNS,
     ),
     keys=("request_id", "user_id"),

@@ -64,3 +64,6 @@ def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_
         F.col("request_id") == "t-ok").collect()}
     assert {"tuned", "blanket", "best_fixed", "segment_rule"} <= set(ev)
     assert ev["tuned"]["cost"] <= 50 + 1e-6
+    offered = again.where(~F.col("holdout"))  # the plan's control group is held back, and not evaluated as offered
+    assert ev["tuned"]["reached"] == offered.count()
+    assert {r["offer_probability"] for r in again.collect()} <= {0.9}
