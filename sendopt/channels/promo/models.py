@@ -300,8 +300,6 @@ def effect_calibration(models: ModelSet, valid: DataFrame, bins: int) -> dict[st
     effect (the mean IPW pseudo-outcome: unbiased whatever the models), made non-decreasing. Planning picks the
     largest predictions, where a model's errors are largest (the winner's curse); mapping a prediction to what
     such predictions truly achieved on the holdout removes that bias, and beyond the last bin it stays flat."""
-    from sendopt.channels.promo.simulator import treated_predictions
-
     x = pseudo_outcomes(models, valid, "ipw")
     x = treated_predictions(x.withColumns({"p0": F.lit(0.0), "g0": F.lit(0.0), "n0": F.lit(1.0)}), models)
     x = x.select("tau_net", "tau_orders", "pseudo_net", "pseudo_orders").localCheckpoint()
@@ -378,8 +376,6 @@ def pseudo_outcomes(models: ModelSet, df: DataFrame, method: str, clip: float = 
 
     A regression of it on the customer and design features is the effect model: one model of the difference
     instead of the difference of two models (whose errors the plan's selection would pick up)."""
-    from sendopt.channels.promo.simulator import control_predictions, treated_predictions
-
     design = {c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")}
     x = df.withColumns(design)
     e = F.least(F.greatest(F.col("propensity"), F.lit(clip)), F.lit(1 - clip))
@@ -440,3 +436,30 @@ def uplift_factor(scale: dict[str, dict]):
                               _bin(F.col(m.get("by", "offer_strength")), m["edges"]) + 1)
         k = F.when(F.col("segment") == seg, factor).otherwise(k)
     return k
+
+
+def control_predictions(df: DataFrame, models) -> DataFrame:
+    """p0, g0, n0: the no-promo arm's order probability, GMV and orders per orderer (design zeroed)."""
+    m = models.models
+    none = with_design(df.withColumns({"discount_pct": F.lit(0.0), "voucher_value": F.lit(0.0),
+                                       "min_spend": F.lit(0.0), "offered_f": F.lit(0.0)}))
+    none = m["order0"].predict(none, "p0")
+    none = m["basket"].predict(none, "g0")
+    return m["orders"].predict(none, "n0").drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio",
+                                                "offered_f", "offer_strength")
+
+
+def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame:
+    """At each row's design (``discount_pct``, ``voucher_value``, ``min_spend``): p1, p_redeem_raw, g1, n1,
+    disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders."""
+    m = models.models
+    x = with_design(x.withColumn("offered_f", F.lit(1.0)))
+    for kind, out in (("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
+                      ("discount", "disc_r")):
+        x = m[kind].predict(x, out)
+    if effects:
+        for kind, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")):
+            if kind in m:
+                x = m[kind].predict(x, out)
+    return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
+                                                                                             F.lit(1.0)))

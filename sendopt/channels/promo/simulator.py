@@ -29,7 +29,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.primitives import uniform_hash
-from sendopt.channels.promo.features import with_design
 
 STAT_COLS = ["n", "inc_gmv", "inc_orders", "cost", "cost_var", "orders_var", "p_redeem", "redeem_var",
              "new_inc", "gmv"]
@@ -70,37 +69,15 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     return out.withColumn("value", value).withColumn("bucket", bucket_of(F.col("value"), resolution))
 
 
-def control_predictions(df: DataFrame, models) -> DataFrame:
-    """p0, g0, n0: the no-promo arm's order probability, GMV and orders per orderer (design zeroed)."""
-    m = models.models
-    none = with_design(df.withColumns({"discount_pct": F.lit(0.0), "voucher_value": F.lit(0.0),
-                                       "min_spend": F.lit(0.0), "offered_f": F.lit(0.0)}))
-    none = m["order0"].predict(none, "p0")
-    none = m["basket"].predict(none, "g0")
-    return m["orders"].predict(none, "n0").drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio",
-                                                "offered_f", "offer_strength")
-
-
-def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame:
-    """At each row's design (``discount_pct``, ``voucher_value``, ``min_spend``): p1, p_redeem_raw, g1, n1,
-    disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders."""
-    m = models.models
-    x = with_design(x.withColumn("offered_f", F.lit(1.0)))
-    for kind, out in (("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
-                      ("discount", "disc_r")):
-        x = m[kind].predict(x, out)
-    if effects:
-        for kind, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")):
-            if kind in m:
-                x = m[kind].predict(x, out)
-    return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
-                                                                                             F.lit(1.0)))
-
-
 def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
     """Every eligible customer (``base``: features, segment, region, request weights) × every candidate design
     of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once."""
-    from sendopt.channels.promo.models import calibrated_effect, uplift_factor
+    from sendopt.channels.promo.models import (
+        calibrated_effect,
+        control_predictions,
+        treated_predictions,
+        uplift_factor,
+    )
 
     none = control_predictions(base, models)
     x = treated_predictions(none.join(F.broadcast(designs), "request_id"), models)
