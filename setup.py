@@ -35,7 +35,7 @@ setup(
         "local": ["pyspark[sql]>=3.5,<4.3"],
         # What a Spark 3.5 cluster adds (Databricks has both built in).
         "cluster": ["delta-spark>=3.3,<3.4", "synapseml>=1.1,<1.2"],
-        "dev": ["pytest>=8", "pytest-xdist>=3.5", "chispa>=0.10", "ruff>=0.6", "playwright>=1.40,<2"],
+        "dev": ["pytest>=8,<9", "pytest-xdist>=3.5", "chispa>=0.10", "ruff>=0.6", "playwright>=1.40,<2"],
     },
     entry_points={"console_scripts": ["sendopt=sendopt.cli:main"]},
 )

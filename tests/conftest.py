@@ -32,6 +32,16 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Refuse to run when the groups did not reach the scheduler (an xdist worker whose node ids lack the
+    ``@group`` suffix): each worker would then build every shared lake again, doubling the suite's time."""
+    if getattr(session.config.option, "loadgroup", False) and session.items \
+            and not any("@" in item.nodeid for item in session.items):
+        raise pytest.UsageError("pytest-xdist's --dist loadgroup could not tag the node ids with their group "
+                                f"(pytest {pytest.__version__}); use the pinned pytest (requirements/constraints.txt)")
+
+
 @pytest.fixture(scope="session")
 def session_config(tmp_path_factory):
     root = tmp_path_factory.mktemp("lake")

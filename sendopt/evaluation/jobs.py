@@ -22,7 +22,7 @@ from sendopt.evaluation.email_policy import evaluate_policies, format_table, log
 from sendopt.evaluation.mcc_affinity import TRUTH, evaluate, fmt_num, format_tables, planted_ranks
 from sendopt.evaluation.push_policy import policy_table, with_truth
 from sendopt.observability import stage
-from sendopt.world.model import world_from
+from sendopt.world.generate import lake_world
 
 if TYPE_CHECKING:
     from sendopt.runner import JobContext
@@ -38,8 +38,8 @@ def run_evaluate_email(ctx: JobContext) -> None:
     )
     features, _ = market_features(ctx)
     with stage(ctx.spark, ctx.log, "evaluate-email", region=ctx.region, brand=ctx.brand):
-        result = evaluate_policies(decisions, features, lake.read("truth.user_traits"), world_from(ctx.config),
-                                   email, ctx.region)
+        result = evaluate_policies(decisions, features, lake.read("truth.user_traits"),
+                                   lake_world(ctx.lake, ctx.config), email, ctx.region)
         out = result.select(
             F.lit(ctx.run_date).alias("decision_date"), F.lit(ctx.region).alias("region"),
             F.lit(ctx.brand).alias("brand"), "*", F.lit(ctx.run_id).alias("run_id"),
@@ -57,7 +57,7 @@ def run_evaluate_email(ctx: JobContext) -> None:
 def run_evaluate_push(ctx: JobContext) -> None:
     if without_truth(ctx, "evaluate-push"):
         return
-    cfg, world, d = ctx.config.push, world_from(ctx.config), ctx.run_date
+    cfg, world, d = ctx.config.push, lake_world(ctx.lake, ctx.config), ctx.run_date
     if not ctx.lake.exists(PUSH_NOTIFICATIONS):
         raise SendoptError(f"evaluate-push: {PUSH_NOTIFICATIONS.full_name} does not exist; run decide-push first")
     published = ctx.lake.read(PUSH_NOTIFICATIONS).where(
@@ -127,7 +127,7 @@ def run_backtest_truth(ctx: JobContext) -> None:
         raise SendoptError(f"backtest-truth: {TRAITS} does not exist under {ctx.lake.root} — it needs a generated "
                            "world (the production backtest is the `backtest` job)")
     backtest(ctx, calibrate=True,
-                 true_values=true_values_of(ctx.lake, world_from(ctx.config), ctx.config.email))
+                 true_values=true_values_of(ctx.lake, lake_world(ctx.lake, ctx.config), ctx.config.email))
 
 
 def run_evaluate_uplift(ctx: JobContext) -> None:

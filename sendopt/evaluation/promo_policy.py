@@ -155,7 +155,7 @@ def evaluate_request(ctx, req: Mapping, truth: DataFrame, assignments: DataFrame
 
 def evaluate_promos(ctx) -> None:
     from sendopt.evaluation import without_truth
-    from sendopt.world.model import world_from
+    from sendopt.world.generate import lake_world
 
     if without_truth(ctx, "evaluate-promos"):
         return
@@ -196,7 +196,7 @@ def evaluate_promos(ctx) -> None:
     allowed = reqs.select("request_id", "segments")
     segments = segments.join(F.broadcast(allowed), "request_id").where(
         F.array_contains(F.col("segments"), F.col("segment"))).drop("segments")
-    truth = true_frame(world_from(ctx.config), segments, reqs, designs).localCheckpoint()
+    truth = true_frame(lake_world(ctx.lake, ctx.config), segments, reqs, designs).localCheckpoint()
     assignments = lake.read(PROMO_ASSIGNMENTS).where(F.col("request_id").isin(planned))
     rows, lines = [], []
     for rid in sorted(req_rows):

@@ -7,9 +7,11 @@ scores equal ``booster.predict`` on the driver for the same rows, bit for bit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import lightgbm as lgb
+import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql.types import DoubleType, StructField, StructType
@@ -36,12 +38,22 @@ def default_out_cols(num_class: int, prefix: str = "p") -> list[str]:
     return [f"{prefix}_1"] if num_class == 1 else [f"{prefix}_{c}" for c in range(num_class)]
 
 
-def score(df: DataFrame, model: lgb.Booster | str, features: list[str] | None = None,
-          out_cols: list[str] | None = None, output: str = "prob") -> DataFrame:
-    """``df`` plus one double column per class probability (``output="raw"``: raw margins).
+@dataclass(frozen=True)
+class Head:
+    """One model's outputs in a fused scoring pass: ``outs`` columns from ``text`` on ``features``, then
+    ``post`` (numpy, per row: e.g. a calibrator or a floor) when given. Build it with :func:`head`."""
 
-    ``features`` defaults to the model's own feature names, in the model's order.
-    """
+    outs: tuple[str, ...]
+    text: str
+    features: tuple[str, ...]
+    raw: bool = False
+    post: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+def head(model: lgb.Booster | str, features: list[str] | None = None, out_cols: list[str] | None = None,
+         output: str = "prob", post: Callable[[np.ndarray], np.ndarray] | None = None) -> Head:
+    """A checked :class:`Head`: ``features`` default to the model's own names, ``out_cols`` to ``p_1`` (binary)
+    or ``p_0..p_{k-1}``; ``output="raw"`` gives raw margins."""
     if output not in ("prob", "raw"):
         raise ModelError(f"score(output=...) must be 'prob' or 'raw', got {output!r}")
     text = model_text(model)
@@ -49,29 +61,47 @@ def score(df: DataFrame, model: lgb.Booster | str, features: list[str] | None = 
     features = list(features or names)
     if len(features) != len(names):
         raise ModelError(f"model has {len(names)} features {names}, got {len(features)}: {features}")
-    missing = [c for c in features if c not in df.columns]
-    if missing:
-        raise ModelError(f"cannot score: DataFrame lacks feature columns {missing}")
     out_cols = list(out_cols or default_out_cols(num_class))
     if len(out_cols) != num_class:
         raise ModelError(f"model gives {num_class} output column(s), out_cols names {len(out_cols)}: {out_cols}")
-    clash = [c for c in out_cols if c in df.columns]
-    if clash:
-        raise ModelError(f"output columns {clash} already exist in the DataFrame")
-    schema = StructType([*df.schema.fields, *[StructField(c, DoubleType(), False) for c in out_cols]])
-    text_bc = df.sparkSession.sparkContext.broadcast(text)
-    raw = output == "raw"
+    return Head(tuple(out_cols), text, tuple(features), output == "raw", post)
+
+
+def score(df: DataFrame, model: lgb.Booster | str, features: list[str] | None = None,
+          out_cols: list[str] | None = None, output: str = "prob") -> DataFrame:
+    """``df`` plus one double column per class probability (``output="raw"``: raw margins).
+
+    ``features`` defaults to the model's own feature names, in the model's order.
+    """
+    return score_heads(df, [head(model, features, out_cols, output)])
+
+
+def score_heads(df: DataFrame, heads: Sequence[Head]) -> DataFrame:
+    """``df`` plus every head's output columns, in one pass over the rows: several models of the same rows
+    (a T-learner's arms, a cost and a basket model) cost one Arrow round trip instead of one each."""
+    missing = sorted({c for h in heads for c in h.features if c not in df.columns})
+    if missing:
+        raise ModelError(f"cannot score: DataFrame lacks feature columns {missing}")
+    outs = [c for h in heads for c in h.outs]
+    clash = [c for c in outs if c in df.columns]
+    if clash or len(set(outs)) != len(outs):
+        raise ModelError(f"output columns {clash or outs} already exist in the DataFrame (or repeat)")
+    schema = StructType([*df.schema.fields, *[StructField(c, DoubleType(), False) for c in outs]])
+    texts_bc = df.sparkSession.sparkContext.broadcast([h.text for h in heads])
+    specs = [(list(h.features), h.raw, h.post) for h in heads]
 
     def predict(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        booster = None
+        boosters = None
         for batch in batches:
-            if booster is None:  # once per partition, and not at all for an empty one
-                booster = lgb.Booster(model_str=text_bc.value)
-            preds = booster.predict(arrow_matrix(batch, features), raw_score=raw, num_threads=1)
-            preds = preds.reshape(len(preds), -1)
-            yield pa.RecordBatch.from_arrays(
-                [*batch.columns, *[pa.array(preds[:, j]) for j in range(preds.shape[1])]],
-                names=[*batch.schema.names, *out_cols],
-            )
+            if boosters is None:  # once per partition, and not at all for an empty one
+                boosters = [lgb.Booster(model_str=t) for t in texts_bc.value]
+            columns = []
+            for booster, (features, raw, post) in zip(boosters, specs, strict=True):
+                preds = booster.predict(arrow_matrix(batch, features), raw_score=raw, num_threads=1)
+                preds = preds.reshape(len(preds), -1)
+                if post is not None:
+                    preds = post(preds)
+                columns += [pa.array(preds[:, j]) for j in range(preds.shape[1])]
+            yield pa.RecordBatch.from_arrays([*batch.columns, *columns], names=[*batch.schema.names, *outs])
 
     return df.mapInArrow(predict, schema)

@@ -16,6 +16,7 @@ from functools import partial
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from sendopt.errors import SendoptError
 from sendopt.world import cards, coupons, customers, email, merchants, promos, push, traits, web
 from sendopt.world.frames import (
     US_PER_DAY,
@@ -28,7 +29,7 @@ from sendopt.world.frames import (
     user_id,
 )
 from sendopt.world.frames import user_range as _user_range
-from sendopt.world.model import World
+from sendopt.world.model import World, world_from
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,24 @@ def static_frame(spark: SparkSession, world: World, table: str) -> DataFrame:
         rows = [(k, json.dumps(v, sort_keys=True)) for k, v in sorted(flat.items())]
         return conform(spark.createDataFrame(rows, "param string, value string"), table)
     raise KeyError(f"{table} is not a world table")
+
+
+def lake_world(lake, config) -> World:
+    """The config's world, refused with the differing settings named when ``truth.response_params`` shows
+    the lake was generated with another one: judging a lake against another world's truth finds other
+    customers, merchants and effects, and fails far from the cause (or, worse, does not fail)."""
+    world = world_from(config)
+    if not lake.exists("truth.response_params"):
+        return world
+    stored = {r["param"]: r["value"] for r in lake.read("truth.response_params").collect()}  # the config: small
+    current = {k: json.dumps(v, sort_keys=True) for k, v in _flatten(world.config.model_dump(mode="json")).items()}
+    differ = sorted(k for k in stored.keys() & current.keys() if json.loads(stored[k]) != json.loads(current[k]))
+    if differ:
+        shown = ", ".join(f"world.{k}={stored[k]} (this run: {current[k]})" for k in differ[:5])
+        more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
+        raise SendoptError(f"truth.response_params: this lake was generated with {shown}{more}; run with the same "
+                           "world settings as generate-world (--set world.… / --conf)")
+    return world
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:

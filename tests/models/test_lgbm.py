@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from sendopt.models import ModelError, TrainSpec, evaluate, model_header, resolve_backend, score, train
 from sendopt.models.barrier import plan_tasks, train_partitioned
 from sendopt.models.prepare import class_weights, prepare
+from sendopt.models.scoring import head, score_heads
 from sendopt.models.spec import WEIGHT_COL
 from sendopt.models.synapse import synapse_params
 from sendopt.spark import missing_jars_reason, synapseml_available
@@ -78,6 +79,21 @@ def test_spark_scoring_equals_driver_predict(binary_frames, trained):
     expected = booster.predict(rows[FEATURES].to_numpy(np.float64))
     assert np.allclose(rows["p_buy"].to_numpy(), expected, rtol=0, atol=1e-12)
     assert list(scored.columns) == [*valid_df.columns, "p_buy"]
+
+
+def test_one_fused_pass_equals_one_pass_per_model(binary_frames, trained):
+    """score_heads: several models (and a post-step) in one Arrow pass give each model's own scores."""
+    _, valid_df = binary_frames
+    a, b = trained["barrier"].booster, trained["local"].booster
+    fused = score_heads(valid_df.repartition(3), [head(a, out_cols=["p_a"]),
+                                                  head(b, out_cols=["m_b"], output="raw", post=lambda m: -m)])
+    rows = fused.orderBy("id").toPandas()
+    x = rows[FEATURES].to_numpy(np.float64)
+    assert np.allclose(rows["p_a"], a.predict(x), rtol=0, atol=1e-12)
+    assert np.allclose(rows["m_b"], -b.predict(x, raw_score=True), rtol=0, atol=1e-12)
+    assert list(fused.columns) == [*valid_df.columns, "p_a", "m_b"]
+    with pytest.raises(ModelError, match="repeat"):
+        score_heads(valid_df, [head(a, out_cols=["p"]), head(b, out_cols=["p"])])
 
 
 def test_multiclass_probabilities_sum_to_one_and_rank(spark, multiclass_frames):

@@ -9,7 +9,9 @@ from pyspark.sql import functions as F
 from sendopt.catalog import CATALOG, open_lake
 from sendopt.cli import main
 from sendopt.config import load_config
+from sendopt.errors import SendoptError
 from sendopt.lake import quality
+from sendopt.world.generate import lake_world
 from sendopt.world.model import world_from
 from sendopt.world.simulate import simulate_day
 
@@ -31,6 +33,15 @@ def test_generate_world_writes_every_world_table(tiny, spark):
     assert all(lake.exists(t) for t in world_tables)
     assert lake.read("raw.customers").count() == 600
     assert lake.read("raw.orders").agg(F.max("event_date")).first()[0] <= dt.date(2026, 1, 21)
+
+
+def test_a_lake_is_judged_only_against_the_world_that_generated_it(tiny, spark):
+    args, config = tiny
+    lake = open_lake(spark, config)
+    assert lake_world(lake, config).config.seed == config.world.seed
+    other = load_config("local", overrides=[a for a in args if a != "--set"] + ["world.seed=11"])
+    with pytest.raises(SendoptError, match=r"world\.seed=7 \(this run: 11\)"):
+        lake_world(lake, other)
 
 
 def test_validate_raw_quarantines_nothing_in_a_generated_world(tiny, spark):

@@ -41,7 +41,7 @@ from sendopt.channels.promo.features import (
 from sendopt.models import tracking
 from sendopt.models.calibration import Calibrator, calibrate
 from sendopt.models.metrics import evaluate
-from sendopt.models.scoring import score
+from sendopt.models.scoring import Head, head, score, score_heads
 from sendopt.models.spec import TrainSpec
 from sendopt.models.trainer import train
 
@@ -75,14 +75,32 @@ class PromoModel:
     version: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
 
+    def head(self, out: str) -> Head:
+        """This model as one output column ``out`` of a fused pass: calibrated probabilities, regressions
+        floored at 0 (the direct effects may be negative)."""
+        floor = self.kind in KINDS and KINDS[self.kind][3] == "regression"
+        return head(self.text, self.features, [out], post=_Post(self.calibrator, floor))
+
     def predict(self, df: DataFrame, out: str) -> DataFrame:
-        scored = score(df, self.text, self.features, out_cols=[out])
+        return predict_all(df, [(self, out)])
+
+
+@dataclass(frozen=True)
+class _Post:
+    """What follows a promo model's raw prediction inside the scoring task (picklable)."""
+
+    calibrator: Calibrator | None
+    floor: bool
+
+    def __call__(self, p):
         if self.calibrator is not None:
-            cal = Calibrator(self.calibrator.method, (out,), self.calibrator.params)
-            scored = cal.apply(scored)
-        if self.kind in KINDS and KINDS[self.kind][3] == "regression":  # effects may be negative
-            scored = scored.withColumn(out, F.greatest(F.col(out), F.lit(0.0)))
-        return scored
+            p = self.calibrator.transform(p)
+        return p.clip(min=0.0) if self.floor else p
+
+
+def predict_all(df: DataFrame, models: list[tuple[PromoModel, str]]) -> DataFrame:
+    """``df`` plus each (model, output column), in one pass over the rows."""
+    return score_heads(df, [m.head(out) for m, out in models])
 
 
 @dataclass
@@ -443,10 +461,9 @@ def control_predictions(df: DataFrame, models) -> DataFrame:
     m = models.models
     none = with_design(df.withColumns({"discount_pct": F.lit(0.0), "voucher_value": F.lit(0.0),
                                        "min_spend": F.lit(0.0), "offered_f": F.lit(0.0)}))
-    none = m["order0"].predict(none, "p0")
-    none = m["basket"].predict(none, "g0")
-    return m["orders"].predict(none, "n0").drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio",
-                                                "offered_f", "offer_strength")
+    none = predict_all(none, [(m["order0"], "p0"), (m["basket"], "g0"), (m["orders"], "n0")])
+    return none.drop("discount_pct", "voucher_value", "min_spend", "min_spend_ratio", "offered_f",
+                     "offer_strength")
 
 
 def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame:
@@ -454,12 +471,9 @@ def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame
     disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders."""
     m = models.models
     x = with_design(x.withColumn("offered_f", F.lit(1.0)))
-    for kind, out in (("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
-                      ("discount", "disc_r")):
-        x = m[kind].predict(x, out)
+    heads = [("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"), ("discount", "disc_r")]
     if effects:
-        for kind, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")):
-            if kind in m:
-                x = m[kind].predict(x, out)
+        heads += [(k, out) for k, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")) if k in m]
+    x = predict_all(x, [(m[k], out) for k, out in heads])
     return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
                                                                                              F.lit(1.0)))
