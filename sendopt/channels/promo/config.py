@@ -114,6 +114,8 @@ class PromoConfig(Strict):
     request_id: str | None = Field(None, description="plan only this request (the web service's worker); "
                                    "null: every pending one")
     replan: list[str] = Field(default_factory=list, description="request ids to plan again (their rows replaced)")
+    claim_lease_minutes: float | None = Field(180.0, gt=0, description="a claim older than this without a planned "
+                                              "/ failed status (its run was killed) is taken again; null: never")
     report: ReportConfig = ReportConfig()
     report_requests: list[str] = Field(default_factory=list, description="promo-report only these requests "
                                        "(empty: every request whose window has ended)")

@@ -50,15 +50,27 @@ def current_status(lake) -> DataFrame | None:
                                                 "updated_at").alias("s")).select("request_id", "s.*")
 
 
-def to_claim(lake, replan: list[str]) -> list[tuple[str, int]]:
-    """(request, attempt) this run should claim: never-claimed requests (attempt 1) and ``replan`` ones."""
+def to_claim(lake, replan: list[str], lease: dt.timedelta | None = None,
+             now: dt.datetime | None = None) -> list[tuple[str, int]]:
+    """(request, attempt) this run should claim: never-claimed requests (attempt 1), ``replan`` ones, and those
+    whose latest claim is older than ``lease`` without an end (planned / failed) for that attempt — a run killed
+    hard (out of memory, a lost driver) wrote no status, and its request must not stay claimed forever."""
     reqs = [r["request_id"] for r in lake.read(PROMO_REQUESTS).select("request_id").distinct().collect()]
-    attempts: dict[str, int] = {}
-    if lake.exists(PROMO_REQUEST_CLAIMS):
-        attempts = {r["request_id"]: r["a"] for r in lake.read(PROMO_REQUEST_CLAIMS).groupBy("request_id").agg(
-            F.max("attempt").alias("a")).collect()}
-    out = [(r, 1) for r in reqs if r not in attempts]
-    out += [(r, attempts[r] + 1) for r in replan if r in attempts]
+    latest: dict[str, tuple[int, dt.datetime]] = {}
+    if lake.exists(PROMO_REQUEST_CLAIMS):  # one row per request: small
+        latest = {r["request_id"]: (r["c"]["attempt"], r["c"]["claimed_at"]) for r in lake.read(
+            PROMO_REQUEST_CLAIMS).groupBy("request_id").agg(F.max(F.struct("attempt", "claimed_at")).alias("c"))
+            .collect()}
+    out = {(r, 1) for r in reqs if r not in latest}
+    out |= {(r, latest[r][0] + 1) for r in replan if r in latest}
+    if lease is not None and latest:
+        now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        ended: dict[str, int] = {}
+        if lake.exists(PROMO_REQUEST_STATUS):
+            ended = {r["request_id"]: r["a"] for r in lake.read(PROMO_REQUEST_STATUS).where(
+                F.col("status").isin("planned", "failed")).groupBy("request_id").agg(F.max("attempt").alias("a"))
+                .collect()}
+        out |= {(r, a + 1) for r, (a, at) in latest.items() if at < now - lease and ended.get(r, 0) < a}
     return sorted(out)
 
 
@@ -155,7 +167,8 @@ def plan_pending(ctx) -> None:
     missing = [t for t in RAW[:-1] if not lake.exists(t)]
     if missing:
         raise SendoptError(f"plan-promos needs {', '.join(missing)} (generate-world or your loaders)")
-    wanted = to_claim(lake, list(cfg.replan))
+    lease = dt.timedelta(minutes=cfg.claim_lease_minutes) if cfg.claim_lease_minutes else None
+    wanted = to_claim(lake, list(cfg.replan), lease)
     if cfg.request_id is not None:
         wanted = [w for w in wanted if w[0] == cfg.request_id]
     won = claim(ctx, wanted)

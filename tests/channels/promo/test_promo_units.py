@@ -230,3 +230,13 @@ def test_two_runs_claim_a_request_once(spark, lake_config, lake):
     assert won_claims(runs[0], wanted) == wanted and won_claims(runs[1], wanted) == []
     assert to_claim(lake, []) == [] and to_claim(lake, ["r2"]) == [("r2", 2)]
     assert PromoConfig().tuning.trials >= 1
+    # a claim whose run died (no planned / failed status) is taken again once its lease is over
+    from sendopt.channels.promo.tables import PROMO_REQUEST_STATUS
+
+    lease, now = dt.timedelta(hours=3), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    assert to_claim(lake, [], lease) == []
+    assert to_claim(lake, [], lease, now=now + dt.timedelta(hours=4)) == [("r1", 2), ("r2", 2)]
+    lake.write(spark.createDataFrame([("r1", 1, "planned", "", now, None, None, "plan-1", "h")],
+                                     PROMO_REQUEST_STATUS.schema),
+               PROMO_REQUEST_STATUS, mode="append")
+    assert to_claim(lake, [], lease, now=now + dt.timedelta(hours=4)) == [("r2", 2)]
