@@ -51,17 +51,28 @@ def synapse_params(spec: TrainSpec) -> dict[str, Any]:
         if key in PARAM_NAMES:
             mapped[PARAM_NAMES[key]] = value
         elif key not in MANAGED and key != "force_row_wise":
-            passthrough.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+            passthrough.append(f"{key}={_cli_value(value)}")
     if passthrough:
         mapped["passThroughArgs"] = " ".join(passthrough)
     return mapped
 
 
+def _cli_value(value: Any) -> str:
+    """A LightGBM parameter as its config-file text: ``true``, ``1,0,-1`` (a list must not hold the spaces
+    passThroughArgs splits on: ``[1, 0]`` was refused as a monotone_constraints size mismatch)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(_cli_value(v) for v in value)
+    return str(value)
+
+
 def train_synapseml(spark: SparkSession, prepared: Prepared, spec: TrainSpec) -> TrainResult:
-    """Fit SynapseML's LightGBMClassifier on the prepared rows; return the native booster."""
+    """Fit SynapseML's LightGBMClassifier (LightGBMRegressor for a regression) on the prepared rows; return the
+    native booster."""
     try:
         from pyspark.ml.feature import VectorAssembler
-        from synapse.ml.lightgbm import LightGBMClassifier
+        from synapse.ml.lightgbm import LightGBMClassifier, LightGBMRegressor
     except ImportError as exc:
         raise ModelError(f"backend='synapseml' needs the synapseml Python package and jars: {exc}") from exc
     t0 = time.perf_counter()
@@ -78,10 +89,10 @@ def train_synapseml(spark: SparkSession, prepared: Prepared, spec: TrainSpec) ->
     assembled = VectorAssembler(inputCols=list(spec.features), outputCol=FEATURES_COL,
                                 handleInvalid="keep").transform(data).repartition(tasks)
     validation = {"validationIndicatorCol": VALID_FLAG} if early_stopping else {}
-    classifier = LightGBMClassifier(
+    estimator = LightGBMRegressor if spec.task == "regression" else LightGBMClassifier
+    model = estimator(
         featuresCol=FEATURES_COL, labelCol=spec.label, weightCol=WEIGHT_COL, **validation, **synapse_params(spec),
-    )
-    model = classifier.fit(assembled)
+    ).fit(assembled)
     booster = lgb.Booster(model_str=model.getNativeModel())
     best = model.getBoosterBestIteration()
     return TrainResult(

@@ -185,6 +185,8 @@ def test_synapseml_params_mirror_lightgbm_params():
     assert mapped["categoricalSlotNames"] == ["cat"] and mapped["useBarrierExecutionMode"] is True
     assert mapped["objective"] == "binary" and mapped["metric"] == "binary_logloss"
     assert "extra_trees=true" in mapped["passThroughArgs"]
+    mono = synapse_params(binary_spec(params={**PARAMS, "monotone_constraints": [1, 0, -1, 0, 0]}))
+    assert "monotone_constraints=1,0,-1,0,0" in mono["passThroughArgs"].split(" ")  # one argument, no spaces
 
 
 def test_synapseml_backend_trains_a_native_booster(spark, binary_frames):
@@ -194,6 +196,18 @@ def test_synapseml_backend_trains_a_native_booster(spark, binary_frames):
     auc = evaluate(score(valid_df, result.booster), "label", ["p_1"]).auc[1]
     assert result.backend == "synapseml" and auc > 0.75
     # frames whose plans a barrier stage refuses as they are (limit: other partition counts)
-    small = train(spark, train_df.limit(3_000), valid_df.limit(1_000), binary_spec(num_boost_round=5),
-                  backend="synapseml")
+    # … with a monotone constraint (passed through as LightGBM's comma list): the response never falls in x0
+    mono = {**PARAMS, "monotone_constraints": [1, 0, 0, 0, 0]}
+    small = train(spark, train_df.limit(3_000), valid_df.limit(1_000),
+                  binary_spec(num_boost_round=5, params=mono), backend="synapseml")
     assert small.booster.num_trees() == 5
+    grid = np.zeros((50, len(FEATURES)))
+    grid[:, 0] = np.linspace(-3, 3, 50)
+    assert np.all(np.diff(small.booster.predict(grid)) >= -1e-12)
+    # a regression goes to SynapseML's regressor: the label's mean level, not class probabilities
+    reg = train(spark, train_df.limit(3_000), valid_df.limit(1_000),
+                binary_spec(num_boost_round=20, early_stopping_rounds=0, task="regression", class_weighting="none"),
+                backend="synapseml")
+    assert reg.booster.dump_model()["objective"].startswith("regression")
+    row = score(valid_df, reg.booster, out_cols=["y"]).agg(F.avg("y").alias("y"), F.avg("label").alias("l")).first()
+    assert abs(row["y"] - row["l"]) < 0.05  # least squares: the mean prediction is the mean label
