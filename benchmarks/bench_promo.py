@@ -29,6 +29,7 @@ must not). ``--users 100000,1000000`` runs several sizes in one session and prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -172,6 +173,24 @@ def population(spark, users: int, regions: list[str], reqs, pool, pool_size: int
             .drop("mcc"))
 
 
+@contextlib.contextmanager
+def one_pass_per_model():
+    """``models.predict_all`` scoring each model in its own ``mapInArrow`` pass, as before the fused scorer."""
+    from sendopt.channels.promo import models as promo_models
+    from sendopt.models.scoring import score_heads
+
+    def separate(df, pairs):
+        for model, out in pairs:
+            df = score_heads(df, [model.head(out)])
+        return df
+
+    fused, promo_models.predict_all = promo_models.predict_all, separate
+    try:
+        yield
+    finally:
+        promo_models.predict_all = fused
+
+
 def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool, pool_size: int, users: int, args,
              work: str) -> dict:
     cfg = config.promo
@@ -199,6 +218,16 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
     res["score"], res["scored_rows"], res["stats_rows"] = m, n_scored, len(stats)
     row("score + statistics", users, n_scored, m, f"customer × design rows, {n_scored / m['seconds']:,.0f} rows/s; "
         f"statistics {len(stats):,} rows to the driver")
+    if args.compare_passes:  # side by side, straight to the statistics: one fused pass vs one pass per model
+        timed = {}
+        for name, patch in (("fused", contextlib.nullcontext), ("one pass per model", one_pass_per_model)):
+            with measured(spark) as timed[name], patch():
+                again = simulator.sufficient_stats(
+                    simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution)).toPandas()
+            row(f"score→stats, {name}", users, int(again["n"].sum()), timed[name])
+        res["passes"] = timed
+        print(f"{'':26} one pass per model / fused: "
+              f"{timed['one pass per model']['seconds'] / timed['fused']['seconds']:.2f}× the time", flush=True)
     import mlflow
 
     with measured(spark) as m:
@@ -261,6 +290,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--partitions", type=int, default=0, help="population partitions (0: users / 50,000, ≥ 4)")
     ap.add_argument("--scored", choices=["checkpoint", "parquet"], default="checkpoint",
                     help="how the scores are materialized: localCheckpoint (as plan-promos) or a temp Parquet path")
+    ap.add_argument("--compare-passes", action="store_true", help="score every size a second time with one Arrow "
+                    "pass per model, and print the time ratio")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--set", action="append", default=[], help="extra config override (repeatable)")
     args = ap.parse_args(argv)
