@@ -129,6 +129,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--first", type=int, default=0, help="index of the first world (resume a sweep)")
     parser.add_argument("--root", default="/tmp/sendopt-robustness", help="lakes live under <root>/world_<i>")
     parser.add_argument("--keep", action="store_true", help="keep each world's lake")
+    parser.add_argument("--reuse", action="store_true", help="reuse a kept world's lake (and its trained models, "
+                        "per variant name) instead of generating it again; implies --keep")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method settings")
     parser.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE",
                         help="also run the method with these settings on the same generated worlds (own MLflow "
@@ -147,15 +149,17 @@ def main(argv: list[str]) -> int:
     for i in range(args.first, args.first + args.worlds):
         knobs = draw(args.seed, i)
         root = os.path.join(args.root, f"world_{i}")
-        shutil.rmtree(root, ignore_errors=True)
+        reuse = args.reuse and os.path.isdir(os.path.join(root, "features"))
+        if not reuse:
+            shutil.rmtree(root, ignore_errors=True)
         t0 = time.perf_counter()
         world = [f"lake.root={root}", f"world.users={args.users}",
                  "world.users_per_partition=1000", "spark.master=local[2]", "spark.shuffle_partitions=4", *SMALL,
                  *[f"{k}={v}" for k, v in knobs.items()]]
-        for step in WORLD_STEPS:
+        for step in () if reuse else WORLD_STEPS:
             run_job(JOBS[step], ConfigLoader("local", [], world, None), spark=spark)
-        print(f"world {i} ({time.perf_counter() - t0:.0f}s to generate and build features) knobs {knobs}",
-              flush=True)
+        print(f"world {i} ({'reused' if reuse else f'{time.perf_counter() - t0:.0f}s to generate and build features'}"
+              f") knobs {knobs}", flush=True)
         for name, settings in variants:
             t1 = time.perf_counter()
             loader = ConfigLoader("local", [], [*world, f"mlflow.tracking_uri=sqlite:///{root}/_mlflow_{name}.db",
@@ -164,7 +168,7 @@ def main(argv: list[str]) -> int:
                 run_job(JOBS[step], loader, spark=spark)
             print(f" [{name}] {time.perf_counter() - t1:.0f}s", flush=True)
             tallies[name].add(i, *results(spark, loader))
-        if not args.keep:
+        if not (args.keep or args.reuse):
             shutil.rmtree(root, ignore_errors=True)
     print(f"\n{time.perf_counter() - t_all:.0f}s in all; load avg {os.getloadavg()[0]:.1f}")
     for tally in tallies.values():

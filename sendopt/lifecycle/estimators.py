@@ -122,3 +122,44 @@ def from_matrices(actions, logged_prob, reward, target_probs, q_hat) -> Estimate
     rows = np.arange(len(actions))
     return estimates(array_sums(reward, logged_prob, target_probs[rows, actions], q_hat[rows, actions],
                                 (target_probs * q_hat).sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class ResidualCurve:
+    """The reward model's mean residual ``E[r − q(x, a) | a]`` as a polynomial in a numeric, randomized action.
+
+    Where the logged action is drawn independently of ``x`` (a uniform exploration holdout), regressing
+    the residual on the action estimates the model's average error *at each action*, from every logged row.
+    The doubly robust correction of a policy's value uses only the ~1/K rows whose action matches the
+    policy's; the smoothed correction ``mean_x q(x, π(x)) + c(π(x))`` uses all of them, so a paired
+    difference of two policies a few actions apart has a far smaller standard error. The price is an
+    assumption — the model's error varies with the action like a low-degree polynomial (and not with
+    ``x`` beyond that) — which the doubly robust value beside it keeps honest.
+    ``cov`` is the heteroskedasticity-robust (HC0) covariance of ``beta``.
+    """
+
+    degree: int
+    beta: np.ndarray  # [1, a, a², …] coefficients
+    cov: np.ndarray
+
+    def basis(self, action: float) -> np.ndarray:
+        return np.array([float(action) ** j for j in range(self.degree + 1)])
+
+    def at(self, action: float) -> float:
+        return float(self.basis(action) @ self.beta)
+
+
+def residual_curve(per_action: dict[float, tuple[float, float, float]], degree: int) -> ResidualCurve:
+    """Least squares of the residual on ``1, a, …, a^degree`` from per-action sums ``a → (n, Σe, Σe²)``
+    (exactly the row-level regression, since the regressors only depend on the action)."""
+    actions = sorted(a for a, (n, _, _) in per_action.items() if n > 0)
+    if len(actions) <= degree:
+        raise ValueError(f"a degree-{degree} residual curve needs more than {degree} logged actions, got "
+                         f"{len(actions)}")
+    x = np.array([[float(a) ** j for j in range(degree + 1)] for a in actions])
+    n, s1, s2 = (np.array([per_action[a][i] for a in actions], dtype=float) for i in range(3))
+    bread = np.linalg.inv((x.T * n) @ x)
+    beta = bread @ (x.T @ s1)
+    fitted = x @ beta
+    squares = np.maximum(s2 - 2 * s1 * fitted + n * fitted * fitted, 0.0)  # Σ (e − ê)² per action
+    return ResidualCurve(degree, beta, bread @ ((x.T * squares) @ x) @ bread)

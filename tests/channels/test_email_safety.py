@@ -72,3 +72,21 @@ def test_gross_changes_are_refused_with_their_reason_even_when_the_estimate_like
     # a safe baseline that passes the checks is published instead of the incumbent (none here: 0 is silent,
     # 7 loses); with a rewarded 7/week inside the mean-change limit the choice would be that baseline
     assert by["everyone_0"].failures and not by["everyone_7"].safe
+
+
+def test_the_smoothed_estimator_refuses_the_worse_candidate_and_publishes_the_better_one(spark):
+    # three logged k and a degree-2 curve per bin: the curve passes through each (bin, k) mean residual, so the
+    # smoothed values equal the DR ones here, with the same verdicts on both planted cases above
+    smoothed = EMAIL.model_copy(update={"publish": EMAIL.publish.model_copy(update={
+        "safety": EMAIL.publish.safety.model_copy(update={"estimator": "smoothed"})})})
+    for reward, model, tiers, published in (
+            (lambda b, k: {0: 1.0, 3: 5.0, 7: -10.0}[k], lambda k: {0: 1.0, 3: 4.0, 7: 9.0}[k], {1: 7, 2: 7}, False),
+            (lambda b, k: {0: 1.0, 3: 5.0, 7: 10.0 if b == 1 else -10.0}[k], lambda k: {0: 1.0, 3: 5.0, 7: 6.0}[k],
+             {1: 7, 2: 3}, True)):
+        options = [candidate_option(smoothed, tiers), INCUMBENT, *baseline_options(smoothed)]
+        evaluated = evaluate_options(_replay(spark, reward, model), options, smoothed, "north", 1.645)
+        by = {e.option.name: e for e in evaluated}
+        assert by["candidate"].estimator == "smoothed"
+        assert by["candidate"].value == pytest.approx(by["candidate"].dr, abs=1e-6)
+        assert by["candidate"].diff == pytest.approx(by["candidate"].dr_diff, abs=1e-6)
+        assert (choose(evaluated, smoothed).chosen.name == "candidate") is published

@@ -68,3 +68,30 @@ def test_spark_sums_give_the_same_numbers(spark):
     e = est.estimates(row, prefix="x_")
     assert (e.n, e.ips.value, e.snips.value, e.dr.value, e.dm) == pytest.approx((4, 0.5, 1 / 3, 0.5, 0.75))
     assert e.dr.se == pytest.approx(math.sqrt(0.5))
+
+
+def _per_action(actions, residuals):
+    out = {}
+    for a, e in zip(actions, residuals, strict=True):
+        n, s1, s2 = out.get(a, (0.0, 0.0, 0.0))
+        out[a] = (n + 1, s1 + e, s2 + e * e)
+    return out
+
+
+def test_residual_curve_is_the_row_level_least_squares_with_its_robust_covariance():
+    rng = np.random.default_rng(3)
+    actions = rng.integers(0, 8, 400).astype(float)
+    residuals = 0.5 - 0.3 * actions + 0.02 * actions ** 2 + rng.normal(0, 1 + 0.2 * actions)
+    curve = est.residual_curve(_per_action(actions, residuals), degree=2)
+    x = np.column_stack([np.ones_like(actions), actions, actions ** 2])
+    beta, *_ = np.linalg.lstsq(x, residuals, rcond=None)
+    bread = np.linalg.inv(x.T @ x)
+    hc0 = bread @ (x.T * (residuals - x @ beta) ** 2) @ x @ bread
+    np.testing.assert_allclose(curve.beta, beta, rtol=1e-9)
+    np.testing.assert_allclose(curve.cov, hc0, rtol=1e-7)
+    assert curve.at(2.0) == pytest.approx(beta @ [1, 2, 4])
+
+
+def test_residual_curve_needs_more_actions_than_its_degree():
+    with pytest.raises(ValueError, match="degree-2 residual curve needs more than 2 logged actions"):
+        est.residual_curve(_per_action([1.0, 1.0, 3.0], [0.1, 0.2, 0.3]), degree=2)

@@ -7,9 +7,14 @@ replayed exploration user-weeks with the backtest's doubly robust estimator
 (:mod:`sendopt.channels.email.backtest`, :mod:`sendopt.lifecycle.estimators`). A policy is **safe** when the
 lower bound of its paired difference to the incumbent is above zero, i.e.
 
-    DR(policy) − z · se(DR(policy) − DR(incumbent)) > DR(incumbent)
+    V(policy) − z · se(V(policy) − V(incumbent)) > V(incumbent)
 
-(the interval of the difference on the same rows: rows where both policies agree add nothing to it). The
+(the interval of the difference on the same rows: rows where both policies agree add nothing to it). ``V`` is
+``email.publish.safety.estimator``: ``dr`` is the doubly robust value, unbiased but corrected only by the ~1/8
+of the rows whose logged k matches the policy's; ``smoothed`` is the model's value plus its residual smoothed
+over k (per bin, a low-degree polynomial fitted on every randomized row of the bin,
+:func:`sendopt.lifecycle.estimators.residual_curve`) — far narrower intervals, at the price of assuming the
+model's error varies smoothly with k within a bin. Both are computed and reported. The
 candidate is published when it is safe and passes the gross-change checks (share of customers moved to
 0 emails/week, change of the mean frequency, a whole market going silent); otherwise the best safe
 baseline that passes them; otherwise the incumbent. Every option's estimates, checks and the reason for
@@ -22,6 +27,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -112,9 +118,14 @@ class Evaluated:
     unsubscribe_dr: float | None = None
     emails: float | None = None
     zero_share: float | None = None
-    diff: float | None = None  # DR(option) − DR(incumbent), paired
+    estimator: str = "dr"  # what value / diff / lower_bound come from: smoothed | dr
+    value: float | None = None  # the estimator's value per user-week
+    value_se: float | None = None
+    diff: float | None = None  # V(option) − V(incumbent), paired, by the estimator
     diff_se: float | None = None
-    lower_bound: float | None = None  # DR(incumbent) + diff − z·diff_se
+    dr_diff: float | None = None  # the doubly robust paired difference, always reported beside it
+    dr_diff_se: float | None = None
+    lower_bound: float | None = None  # V(incumbent) + diff − z·diff_se
     safe: bool = False
     failures: list[str] = field(default_factory=list)
     note: str | None = None
@@ -127,8 +138,8 @@ class Choice:
     evaluated: list[Evaluated]
 
 
-#: First moments per (group, t): rows, DR / DR-unsubscribe / IPS terms, the model's value, k, zeros, matches.
-MOMENTS = ("n", "dr", "du", "dm", "w", "wr", "w2", "w2r", "w2r2", "k", "zero", "matched")
+#: First moments per (group, t): rows, DR / DR-unsubscribe / IPS terms, the model's value, k, k², zeros, matches.
+MOMENTS = ("n", "dr", "du", "dm", "w", "wr", "w2", "w2r", "w2r2", "k", "k2", "zero", "matched")
 
 
 @dataclass
@@ -141,6 +152,23 @@ class GroupStats:
     frequencies: tuple[int, ...]
     first: dict[tuple[int, int, int], dict[str, float]]  # (bin, optimal k, t) → MOMENTS sums
     cross: dict[tuple[int, int, int, int], float]  # (bin, optimal k, t, t') → Σ dr_t · dr_t'
+    cross_dm: dict[tuple[int, int, int, int], float]  # (bin, optimal k, t, t') → Σ dm_t · dm_t'
+    residual: dict[tuple[int, int], tuple[float, float, float]]  # (bin, logged k) → (n, Σe, Σe²), e = r − q_logged
+
+    def residual_curves(self, degree: int) -> dict[int, est.ResidualCurve]:
+        """One residual curve per bin (the tiers pick k per bin, so the model's error may differ by bin); a bin
+        whose holdout logged too few distinct k borrows the curve of all bins together."""
+        pooled: dict[int, list[float]] = {}
+        for (_, k), sums in self.residual.items():
+            pooled[k] = [a + b for a, b in zip(pooled.get(k, [0.0, 0.0, 0.0]), sums, strict=True)]
+        everyone = est.residual_curve({k: tuple(v) for k, v in pooled.items()}, degree)
+        curves = {}
+        for b in sorted({b for b, _ in self.residual}):
+            try:
+                curves[b] = est.residual_curve({k: v for (bb, k), v in self.residual.items() if bb == b}, degree)
+            except ValueError:
+                curves[b] = everyone
+        return curves
 
     @property
     def groups(self) -> list[tuple[int, int]]:
@@ -176,6 +204,33 @@ class GroupStats:
         zeros = dict.fromkeys(("w", "wr", "w2", "w2r", "w2r2"), 0.0)
         return est.estimates({"n": n, "dr": dr, "dr2": dr2, **zeros}).dr
 
+    def smoothed(self, a: Option, curves: dict[int, est.ResidualCurve], b: Option | None = None) -> est.Estimate:
+        """V(a) (or V(a) − V(b) on the same rows): mean of the model's value at the option's k plus its bin's
+        residual curve at that k. Variance: the model values' spread plus each bin's curve's, φ̄ᵀ·cov·φ̄ (the
+        bins' curves come from disjoint rows)."""
+        ta, tb = self.pick(a), self.pick(b) if b is not None else {}
+        n = dm = dm2 = 0.0
+        phis: dict[int, list[float]] = {}  # bin → Σ 1, Σ k, Σ k² over its rows (differences for a pair)
+        for g in self.groups:
+            x, y = ta[g], tb.get(g)
+            fx, fy = self.first.get((*g, x), {}), self.first.get((*g, y), {}) if y is not None else {}
+            n += fx.get("n", 0.0)
+            dm += fx.get("dm", 0.0) - fy.get("dm", 0.0)
+            dm2 += self.cross_dm.get((*g, x, x), 0.0)
+            if y is not None:
+                dm2 += self.cross_dm.get((*g, y, y), 0.0) - 2 * self.cross_dm.get((*g, x, y), 0.0)
+            phi = phis.setdefault(g[0], [0.0, 0.0, 0.0])
+            for j, m in enumerate(("n", "k", "k2")):
+                phi[j] += fx.get(m, 0.0) - fy.get(m, 0.0)
+        mean = dm / n
+        value, var = mean, max(dm2 / n - mean * mean, 0.0) / max(n - 1.0, 1.0)
+        for bin_, phi in phis.items():
+            curve = curves[bin_]
+            basis = np.array(phi[:curve.degree + 1]) / n
+            value += float(basis @ curve.beta)
+            var += float(basis @ curve.cov @ basis)
+        return est.Estimate(value, var ** 0.5)
+
 
 def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
     """Two aggregates of the replayed rows: per (bin, optimal k, t) moments and per (…, t, t') cross-products
@@ -189,7 +244,8 @@ def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
             (c.qu + w * (F.col("unsub") - u_logged)).alias("du"), c.q.alias("dm"),
             w.alias("w"), (w * F.col("reward")).alias("wr"), (w * w).alias("w2"),
             (w * w * F.col("reward")).alias("w2r"), (w * w * F.col("reward") * F.col("reward")).alias("w2r2"),
-            k.cast("double").alias("k"), (k == 0).cast("double").alias("zero"), (w > 0).cast("double").alias("matched"),
+            k.cast("double").alias("k"), (k * k).cast("double").alias("k2"), (k == 0).cast("double").alias("zero"),
+            (w > 0).cast("double").alias("matched"),
         ))
     per_row = rows.select("bin", F.col("optimal_frequency").alias("opt"), F.array(*terms).alias("ts")).cache()
     one = per_row.select("bin", "opt", F.explode("ts").alias("s"))
@@ -198,32 +254,55 @@ def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
         F.count(F.lit(1)).alias("n"), *[F.sum(f"s.{m}").alias(m) for m in MOMENTS if m != "n"]).collect()}
     pairs = per_row.select("bin", "opt", F.explode("ts").alias("a"), "ts").select(
         "bin", "opt", "a", F.explode("ts").alias("b"))
-    cross = {(r.bin, r.opt, r.ta, r.tb): float(r.s or 0.0) for r in pairs.groupBy(
-        "bin", "opt", F.col("a.t").alias("ta"), F.col("b.t").alias("tb")).agg(
-        F.sum(F.col("a.dr") * F.col("b.dr")).alias("s")).collect()}
+    cross, cross_dm = {}, {}
+    for r in pairs.groupBy("bin", "opt", F.col("a.t").alias("ta"), F.col("b.t").alias("tb")).agg(
+            F.sum(F.col("a.dr") * F.col("b.dr")).alias("s"), F.sum(F.col("a.dm") * F.col("b.dm")).alias("m")).collect():
+        cross[(r.bin, r.opt, r.ta, r.tb)], cross_dm[(r.bin, r.opt, r.ta, r.tb)] = float(r.s or 0.0), float(r.m or 0.0)
     per_row.unpersist()
-    return GroupStats(tuple(email.candidate_frequencies), first, cross)
+    e = F.col("reward") - q_logged
+    residual = {(r.bin, int(r.logged_k)): (float(r.n), float(r.s or 0.0), float(r.s2 or 0.0)) for r in rows.groupBy(
+        "bin", "logged_k").agg(F.count(F.lit(1)).alias("n"), F.sum(e).alias("s"), F.sum(e * e).alias("s2")).collect()}
+    return GroupStats(tuple(email.candidate_frequencies), first, cross, cross_dm, residual)
 
 
 def evaluate_options(rep: Replay, options: list[Option], email: EmailConfig, region: str,
                      z: float) -> list[Evaluated]:
-    """DR value of every option and its paired difference to the incumbent, from the replay's group sums."""
-    stats = group_stats(rep.rows, email, region)
+    """Every option's values on the replayed holdout and its paired difference to the incumbent."""
+    return evaluate_stats(group_stats(rep.rows, email, region), options, email, z)
+
+
+def evaluate_stats(stats: GroupStats, options: list[Option], email: EmailConfig, z: float) -> list[Evaluated]:
+    """DR (always) and the gate's estimator (``email.publish.safety.estimator``) from the replay's group sums;
+    the smoothed estimator falls back to DR, saying so, when the holdout logged too few distinct k."""
+    safety = email.publish.safety
+    curve, note = None, None
+    if safety.estimator == "smoothed":
+        try:
+            curve = stats.residual_curves(safety.residual_degree)
+        except ValueError as exc:
+            note = f"smoothed estimator unavailable ({exc}): DR used"
     inc = next(o for o in options if o.name == INCUMBENT)
     marginal = {o.name: stats.sums(o) for o in options}
-    inc_dr = est.estimates(marginal[INCUMBENT]).dr.value
+
+    def value(o: Option) -> est.Estimate:
+        return stats.smoothed(o, curve) if curve is not None else est.estimates(marginal[o.name]).dr
+
+    inc_value = value(inc).value
     out = []
     for o in options:
         s = marginal[o.name]
         e = est.estimates(s)
         u = est.estimates({**s, "dr": s["du"], "dr2": 0.0})
+        v = value(o)
         ev = Evaluated(o, e.n, int(s["matched"]), e.dr.value, e.dr.se, e.ips.value, e.ips.se, e.dm, u.dr.value,
-                       s["k"] / s["n"], s["zero"] / s["n"])
+                       s["k"] / s["n"], s["zero"] / s["n"], "smoothed" if curve is not None else "dr",
+                       v.value, v.se, note=note)
         if o.name != INCUMBENT:
-            d = stats.difference(o, inc)
-            ev.diff, ev.diff_se = d.value, d.se
-            ev.lower_bound = inc_dr + d.value - z * d.se
-            ev.safe = ev.lower_bound > inc_dr
+            dr = stats.difference(o, inc)
+            d = stats.smoothed(o, curve, inc) if curve is not None else dr
+            ev.diff, ev.diff_se, ev.dr_diff, ev.dr_diff_se = d.value, d.se, dr.value, dr.se
+            ev.lower_bound = inc_value + d.value - z * d.se
+            ev.safe = ev.lower_bound > inc_value
         out.append(ev)
     return out
 
@@ -255,8 +334,11 @@ def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
     z = email.publish.safety.z
 
     def bound(e: Evaluated) -> str:
-        return (f"DR {e.dr:.3f}, lower bound {e.lower_bound:.3f} (diff {e.diff:+.3f} ± {z}·{e.diff_se:.3f}) vs the "
-                f"incumbent's DR {inc.dr:.3f}")
+        text = (f"{e.estimator} {e.value:.3f}, lower bound {e.lower_bound:.3f} (diff {e.diff:+.3f} ± {z}·"
+                f"{e.diff_se:.3f}) vs the incumbent's {inc.value:.3f}")
+        if e.estimator != "dr":
+            text += f"; DR diff {e.dr_diff:+.3f} ± {e.dr_diff_se:.3f}"
+        return text + (f" [{e.note}]" if e.note else "")
 
     if cand.safe and not cand.failures:
         return Choice(cand.option, f"candidate published: {bound(cand)}", evaluated)
@@ -264,11 +346,11 @@ def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
            else f"its lower bound does not beat the incumbent: {bound(cand)}")
     alternatives = [e for e in evaluated if e.option.name.startswith("everyone_") and e.safe and not e.failures]
     if alternatives:
-        best = max(alternatives, key=lambda e: e.dr)
+        best = max(alternatives, key=lambda e: e.value)
         return Choice(best.option, f"candidate not published ({why}); {best.option.name} is safe: {bound(best)}",
                       evaluated)
     return Choice(inc.option, f"candidate not published ({why}); no baseline beats the incumbent safely: incumbent "
-                  f"kept — {inc.option.describe()}, DR {inc.dr:.3f} ± {inc.dr_se:.3f}", evaluated)
+                  f"kept — {inc.option.describe()}, {inc.estimator} {inc.value:.3f} ± {inc.value_se:.3f}", evaluated)
 
 
 def unevaluated(options: list[Option], chosen: Option, reason: str) -> Choice:
@@ -300,18 +382,20 @@ def choice_frame(spark, choice: Choice, published_as: str | None, run_date: dt.d
 
 
 def format_choice(choice: Choice, region: str, brand: str, run_date) -> str:
+    est_name = next((e.estimator for e in choice.evaluated), "dr")
     lines = [f"email policy choice {region}/{brand} on {run_date}: {choice.chosen.name} — {choice.reason}",
-             f"  {'option':12} {'DR':>8} {'±se':>7} {'diff':>8} {'±se':>7} {'lower':>8} {'emails':>6} {'at 0':>5} "
-             f"{'safe':>5}  checks"]
+             f"  {'option':12} {'DR':>8} {'±se':>7} {'DR diff':>8} {'±se':>7} {est_name + ' diff':>14} {'±se':>7} "
+             f"{'lower':>8} {'emails':>6} {'at 0':>5} {'safe':>5}  checks"]
 
     def num(v, width, fmt=".3f"):
         return f"{v:>{width}{fmt}}" if v is not None else f"{'-':>{width}}"
 
     for e in choice.evaluated:
         mark = "*" if e.option.name == choice.chosen.name else " "
-        lines.append(f" {mark}{e.option.name:12} {num(e.dr, 8)} {num(e.dr_se, 7)} {num(e.diff, 8)} "
-                     f"{num(e.diff_se, 7)} {num(e.lower_bound, 8)} {num(e.emails, 6, '.2f')} "
-                     f"{num(e.zero_share, 5, '.2f')} {('yes' if e.safe else 'no') if e.lower_bound is not None else '-':>5}"
+        lines.append(f" {mark}{e.option.name:12} {num(e.dr, 8)} {num(e.dr_se, 7)} {num(e.dr_diff, 8)} "
+                     f"{num(e.dr_diff_se, 7)} {num(e.diff, 14)} {num(e.diff_se, 7)} {num(e.lower_bound, 8)} "
+                     f"{num(e.emails, 6, '.2f')} {num(e.zero_share, 5, '.2f')} "
+                     f"{('yes' if e.safe else 'no') if e.lower_bound is not None else '-':>5}"
                      f"  {'; '.join(e.failures) or 'ok'}")
     return "\n".join(lines)
 

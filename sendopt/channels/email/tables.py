@@ -130,12 +130,13 @@ POLICY_CHOICE = TableSpec(
         col("unsubscribe_rate_dr", "double", "Doubly robust unsubscribe probability per user-week"),
         col("emails_per_user", "double", "Mean weekly frequency on the replayed rows", unit="emails/week"),
         col("zero_share", "double", "Share of the replayed rows the option sends 0 emails/week"),
-        col("diff_vs_incumbent", "double", "Paired DR difference to the incumbent on the same rows",
-            unit="currency"),
+        col("diff_vs_incumbent", "double", "Paired difference to the incumbent on the same rows, by "
+            "email.publish.safety.estimator (smoothed: the model's value + its residual smoothed over k; dr: doubly "
+            "robust; the reason names it and gives the DR difference too)", unit="currency"),
         col("diff_se", "double", "Its standard error", unit="currency"),
-        col("lower_bound", "double", "Incumbent's DR + difference − z·diff_se (email.publish.safety.z)",
+        col("lower_bound", "double", "Incumbent's value + difference − z·diff_se (email.publish.safety.z)",
             unit="currency"),
-        col("safe", "boolean", "lower_bound > the incumbent's DR (null for the incumbent or without estimates)"),
+        col("safe", "boolean", "lower_bound > the incumbent's value (null for the incumbent or without estimates)"),
         col("checks_failed", "string", "Gross-change checks the option fails against the incumbent, null if none"),
         col("chosen", "boolean", "The option decide-email chose", nullable=False),
         col("reason", "string", "Chosen row: why it was chosen (and why the candidate was not)"),
