@@ -142,11 +142,13 @@ class ResidualCurve:
     beta: np.ndarray  # [1, a, a², …] coefficients
     cov: np.ndarray
 
-    def basis(self, action: float) -> np.ndarray:
-        return np.array([float(action) ** j for j in range(self.degree + 1)])
-
     def at(self, action: float) -> float:
-        return float(self.basis(action) @ self.beta)
+        return float(powers(action, self.degree) @ self.beta)
+
+
+def powers(action: float, degree: int) -> np.ndarray:
+    """The curve's regressors ``1, a, …, a^degree``."""
+    return np.array([float(action) ** j for j in range(degree + 1)])
 
 
 def residual_curve(per_action: dict[float, tuple[float, float, float]], degree: int) -> ResidualCurve:
@@ -156,7 +158,7 @@ def residual_curve(per_action: dict[float, tuple[float, float, float]], degree: 
     if len(actions) <= degree:
         raise ValueError(f"a degree-{degree} residual curve needs more than {degree} logged actions, got "
                          f"{len(actions)}")
-    x = np.array([[float(a) ** j for j in range(degree + 1)] for a in actions])
+    x = np.array([powers(a, degree) for a in actions])
     n, s1, s2 = (np.array([per_action[a][i] for a in actions], dtype=float) for i in range(3))
     bread = np.linalg.inv((x.T * n) @ x)
     beta = bread @ (x.T @ s1)

@@ -234,7 +234,9 @@ class GroupStats:
 
 def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
     """Two aggregates of the replayed rows: per (bin, optimal k, t) moments and per (…, t, t') cross-products
-    (at most bins × 8 × 64 rows reach the driver, whatever the number of logged rows)."""
+    (at most bins × 8 × 64 rows reach the driver, whatever the number of logged rows); with the smoothed
+    estimator also the model values' cross-products and the residuals per (bin, logged k)."""
+    smoothed = email.publish.safety.estimator == "smoothed"
     q_logged, u_logged, candidates = candidate_terms(email, region)
     terms = []
     for c in candidates:
@@ -254,14 +256,21 @@ def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
         F.count(F.lit(1)).alias("n"), *[F.sum(f"s.{m}").alias(m) for m in MOMENTS if m != "n"]).collect()}
     pairs = per_row.select("bin", "opt", F.explode("ts").alias("a"), "ts").select(
         "bin", "opt", "a", F.explode("ts").alias("b"))
+    sums = [F.sum(F.col("a.dr") * F.col("b.dr")).alias("s")]
+    if smoothed:
+        sums.append(F.sum(F.col("a.dm") * F.col("b.dm")).alias("m"))
     cross, cross_dm = {}, {}
-    for r in pairs.groupBy("bin", "opt", F.col("a.t").alias("ta"), F.col("b.t").alias("tb")).agg(
-            F.sum(F.col("a.dr") * F.col("b.dr")).alias("s"), F.sum(F.col("a.dm") * F.col("b.dm")).alias("m")).collect():
-        cross[(r.bin, r.opt, r.ta, r.tb)], cross_dm[(r.bin, r.opt, r.ta, r.tb)] = float(r.s or 0.0), float(r.m or 0.0)
+    for r in pairs.groupBy("bin", "opt", F.col("a.t").alias("ta"), F.col("b.t").alias("tb")).agg(*sums).collect():
+        cross[(r.bin, r.opt, r.ta, r.tb)] = float(r.s or 0.0)
+        if smoothed:
+            cross_dm[(r.bin, r.opt, r.ta, r.tb)] = float(r.m or 0.0)
     per_row.unpersist()
-    e = F.col("reward") - q_logged
-    residual = {(r.bin, int(r.logged_k)): (float(r.n), float(r.s or 0.0), float(r.s2 or 0.0)) for r in rows.groupBy(
-        "bin", "logged_k").agg(F.count(F.lit(1)).alias("n"), F.sum(e).alias("s"), F.sum(e * e).alias("s2")).collect()}
+    residual = {}
+    if smoothed:
+        e = F.col("reward") - q_logged
+        residual = {(r.bin, int(r.logged_k)): (float(r.n), float(r.s or 0.0), float(r.s2 or 0.0))
+                    for r in rows.groupBy("bin", "logged_k").agg(
+                        F.count(F.lit(1)).alias("n"), F.sum(e).alias("s"), F.sum(e * e).alias("s2")).collect()}
     return GroupStats(tuple(email.candidate_frequencies), first, cross, cross_dm, residual)
 
 
@@ -275,17 +284,17 @@ def evaluate_stats(stats: GroupStats, options: list[Option], email: EmailConfig,
     """DR (always) and the gate's estimator (``email.publish.safety.estimator``) from the replay's group sums;
     the smoothed estimator falls back to DR, saying so, when the holdout logged too few distinct k."""
     safety = email.publish.safety
-    curve, note = None, None
+    curves, note = None, None
     if safety.estimator == "smoothed":
         try:
-            curve = stats.residual_curves(safety.residual_degree)
+            curves = stats.residual_curves(safety.residual_degree)
         except ValueError as exc:
             note = f"smoothed estimator unavailable ({exc}): DR used"
     inc = next(o for o in options if o.name == INCUMBENT)
     marginal = {o.name: stats.sums(o) for o in options}
 
     def value(o: Option) -> est.Estimate:
-        return stats.smoothed(o, curve) if curve is not None else est.estimates(marginal[o.name]).dr
+        return stats.smoothed(o, curves) if curves is not None else est.estimates(marginal[o.name]).dr
 
     inc_value = value(inc).value
     out = []
@@ -295,11 +304,11 @@ def evaluate_stats(stats: GroupStats, options: list[Option], email: EmailConfig,
         u = est.estimates({**s, "dr": s["du"], "dr2": 0.0})
         v = value(o)
         ev = Evaluated(o, e.n, int(s["matched"]), e.dr.value, e.dr.se, e.ips.value, e.ips.se, e.dm, u.dr.value,
-                       s["k"] / s["n"], s["zero"] / s["n"], "smoothed" if curve is not None else "dr",
+                       s["k"] / s["n"], s["zero"] / s["n"], "smoothed" if curves is not None else "dr",
                        v.value, v.se, note=note)
         if o.name != INCUMBENT:
             dr = stats.difference(o, inc)
-            d = stats.smoothed(o, curve, inc) if curve is not None else dr
+            d = stats.smoothed(o, curves, inc) if curves is not None else dr
             ev.diff, ev.diff_se, ev.dr_diff, ev.dr_diff_se = d.value, d.se, dr.value, dr.se
             ev.lower_bound = inc_value + d.value - z * d.se
             ev.safe = ev.lower_bound > inc_value
