@@ -89,7 +89,7 @@ class Tally:
     def __init__(self, name: str) -> None:
         self.name, self.shares, self.trailing = name, {}, []
 
-    def add(self, i: int, rows: list, choice: dict) -> None:
+    def add(self, i: int | str, rows: list, choice: dict) -> None:
         for market in sorted({(r.region, r.brand) for r in rows}):
             options = choice.get(market, {})
             by = with_incumbent({r.policy: r for r in rows if (r.region, r.brand) == market}, options)
@@ -128,6 +128,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1, help="sweep seed: world i of seed s is always the same")
     parser.add_argument("--first", type=int, default=0, help="index of the first world (resume a sweep)")
     parser.add_argument("--root", default="/tmp/sendopt-robustness", help="lakes live under <root>/world_<i>")
+    parser.add_argument("--default-world", action="store_true", help="run the default world (no knob drawn, "
+                        "lake under <root>/world_default) instead of drawn ones: the reference the sweep departs from")
     parser.add_argument("--keep", action="store_true", help="keep each world's lake")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept world's lake (and its trained models, "
                         "per variant name) instead of generating it again; implies --keep")
@@ -146,8 +148,9 @@ def main(argv: list[str]) -> int:
           f"compare {args.compare}; load avg {os.getloadavg()[0]:.1f}", flush=True)
     from sendopt.runner import run_job
 
-    for i in range(args.first, args.first + args.worlds):
-        knobs = draw(args.seed, i)
+    worlds = ["default"] if args.default_world else list(range(args.first, args.first + args.worlds))
+    for i in worlds:
+        knobs = {} if i == "default" else draw(args.seed, i)
         root = os.path.join(args.root, f"world_{i}")
         reuse = args.reuse and os.path.isdir(os.path.join(root, "features"))
         if not reuse:

@@ -31,8 +31,9 @@ class BacktestConfig(Strict):
         ("tiers", "optimizer"), description="policies valued (tiers = as decide-email publishes, per "
         "email.tier_source); the logged (exploration) policy is always reported")
     reward_revenue: Literal["orders", "expected"] = Field(
-        "orders", description="orders: the week's revenue from raw.orders; expected: a purchase week is worth "
-        "the user's expected revenue (decide.expected_revenue), the scale the model's net value uses")
+        "expected", description="expected: a purchase week is worth the user's expected revenue "
+        "(decide.expected_revenue), the scale the model's net value uses (far lower variance); orders: the "
+        "week's revenue from raw.orders (unbiased for revenue, noisy: one large basket moves a small market)")
     min_rows: int = Field(50, ge=1, description="fewer logged exploration user-weeks than this is an error")
     calibration: CalibrationConfig = CalibrationConfig()
 

@@ -117,11 +117,15 @@ def test_every_market_records_its_safe_improvement_choice_and_publishes_it(daily
         assert len(chosen) == 1 and chosen[0].reason and chosen[0].published_as == "chosen"
         inc = rows["incumbent"]  # first run: everyone at the history's fixed frequency (alpha 3, beta 2)
         assert inc.kind == "fixed" and inc.emails_fixed == config.world.brands[market.brand].email_fixed_frequency
+        z, incumbent_values = config.email.publish.safety.z, []
         for r in rows.values():
             assert r.rows > 0 and r.dr is not None and r.dr_se > 0
-            if r.option != "incumbent":
-                assert r.safe == (r.lower_bound > inc.dr)
-                assert r.diff_vs_incumbent == pytest.approx(r.dr - inc.dr, abs=1e-9)
+            if r.option != "incumbent":  # lower bound = V(incumbent) + diff − z·se, V by the gate's estimator
+                assert r.safe == (r.diff_vs_incumbent - z * r.diff_se > 0)
+                incumbent_values.append(r.lower_bound - r.diff_vs_incumbent + z * r.diff_se)
+                if config.email.publish.safety.estimator == "dr":
+                    assert r.diff_vs_incumbent == pytest.approx(r.dr - inc.dr, abs=1e-9)
+        assert max(incumbent_values) - min(incumbent_values) < 1e-6  # every option is compared with the same incumbent value
         assert rows["everyone_0"].checks_failed  # silence is a gross change
         published = decisions(lake).where((F.col("region") == market.region) & (F.col("brand") == market.brand)
                                           & ~F.col("is_exploration") & F.col("rule").isNull())

@@ -15,8 +15,16 @@ from sendopt.channels.email.safety import (
     evaluate_options,
 )
 
-EMAIL = EmailConfig(candidate_frequencies=(0, 3, 7), reference_frequency=3, bins=2,
-                    tiers=(Tier(max_bin=1, emails_per_week=7), Tier(max_bin=2, emails_per_week=3)))
+
+def _with_estimator(email: EmailConfig, estimator: str) -> EmailConfig:
+    return email.model_copy(update={"publish": email.publish.model_copy(update={
+        "safety": email.publish.safety.model_copy(update={"estimator": estimator})})})
+
+
+# the planted cases below test the doubly robust gate; the smoothed one (the default) gets its own test
+EMAIL = _with_estimator(EmailConfig(candidate_frequencies=(0, 3, 7), reference_frequency=3, bins=2,
+                                    tiers=(Tier(max_bin=1, emails_per_week=7), Tier(max_bin=2, emails_per_week=3))),
+                        "dr")
 INCUMBENT = Option("incumbent", "fixed", k=3, source="first run")
 SCHEMA = ("user_id string, bin int, logged_k int, prob double, reward double, unsub double, purchased double, "
           "by_k array<struct<k:double,net_value:double,p_purchase:double,p_unsubscribe:double,"
@@ -77,8 +85,7 @@ def test_gross_changes_are_refused_with_their_reason_even_when_the_estimate_like
 def test_the_smoothed_estimator_refuses_the_worse_candidate_and_publishes_the_better_one(spark):
     # three logged k and a degree-2 curve per bin: the curve passes through each (bin, k) mean residual, so the
     # smoothed values equal the DR ones here, with the same verdicts on both planted cases above
-    smoothed = EMAIL.model_copy(update={"publish": EMAIL.publish.model_copy(update={
-        "safety": EMAIL.publish.safety.model_copy(update={"estimator": "smoothed"})})})
+    smoothed = _with_estimator(EMAIL, "smoothed")
     for reward, model, tiers, published in (
             (lambda b, k: {0: 1.0, 3: 5.0, 7: -10.0}[k], lambda k: {0: 1.0, 3: 4.0, 7: 9.0}[k], {1: 7, 2: 7}, False),
             (lambda b, k: {0: 1.0, 3: 5.0, 7: 10.0 if b == 1 else -10.0}[k], lambda k: {0: 1.0, 3: 5.0, 7: 6.0}[k],

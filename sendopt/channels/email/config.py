@@ -82,9 +82,9 @@ class SafetyConfig(Strict):
         None, ge=0, le=7, description="first run (nothing published yet): the incumbent sends everyone this; "
         "null = the frequency the training history holds most (the brand's historical fixed frequency)")
     estimator: Literal["dr", "smoothed"] = Field(
-        "dr", description="the paired difference the gate tests: smoothed = the model's value with its "
+        "smoothed", description="the paired difference the gate tests: smoothed = the model's value with its "
         "residual smoothed over k on every holdout row (sendopt.lifecycle.estimators.residual_curve; "
-        "experimental, not yet measured on the sweep); dr = the "
+        "lower variance, assumes the model's error is smooth in k within a bin); dr = the "
         "doubly robust difference (unbiased, but only the rows whose logged k matches count)")
     residual_degree: int = Field(2, ge=1, le=2, description="smoothed: degree of the residual's polynomial in k")
     without_evidence: Literal["incumbent", "candidate"] = Field(
