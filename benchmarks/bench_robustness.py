@@ -144,11 +144,11 @@ def main(argv: list[str]) -> int:
     variants = [("method", args.set)] + ([("compare", args.compare)] if args.compare else [])
     tallies = {name: Tally(name) for name, _ in variants}
     t_all = time.perf_counter()
-    print(f"sweep seed {args.seed}: {args.worlds} worlds × {args.users} users; method settings {args.set}; "
+    worlds = ["default"] if args.default_world else list(range(args.first, args.first + args.worlds))
+    print(f"sweep seed {args.seed}: worlds {worlds} × {args.users} users; method settings {args.set}; "
           f"compare {args.compare}; load avg {os.getloadavg()[0]:.1f}", flush=True)
     from sendopt.runner import run_job
 
-    worlds = ["default"] if args.default_world else list(range(args.first, args.first + args.worlds))
     for i in worlds:
         knobs = {} if i == "default" else draw(args.seed, i)
         root = os.path.join(args.root, f"world_{i}")
