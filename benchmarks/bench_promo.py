@@ -13,16 +13,15 @@ pre-campaign features of a real (customer, campaign) row of the small world, dra
 pool of ``--pool`` rows, with the request's region, MCC and window. Then, as ``plan.plan_requests`` does:
 
 1. **score + statistics**: ``simulator.score_candidates`` (pairs × ``--designs`` designs of
-   ``designer.candidate_designs``), materialized like plan-promos does (``localCheckpoint``; ``--scored
-   parquet`` writes it to a temp path instead), and ``simulator.sufficient_stats`` collected to the driver;
+   ``designer.candidate_designs``) streamed into ``simulator.sufficient_stats``, collected to the driver — the
+   scored rows are never stored, as in plan-promos;
 2. **tuning**: per request ``simulator.prepare`` + ``tuning.tune`` (``--trials`` Optuna trials, each an MLflow
    run as in plan-promos) on the statistics only — their row count does not grow with customers;
-3. **assign**: ``simulator.selection_frame`` + ``simulator.assign`` joined with the scored rows, written to a
-   temp Parquet path, rows counted back.
+3. **assign**: the chosen designs only (``simulator.chosen_designs``) scored again, ``simulator.selection_frame``
+   + ``simulator.assign``, written to a temp Parquet path, rows counted back.
 
 Each stage prints its seconds and the driver's peak Python RSS and JVM heap (in ``local`` mode the JVM is
-also the executor: it holds the materialized scores, so its heap grows with customers; the Python driver
-must not). ``--users 100000,1000000`` runs several sizes in one session and prints the growth.
+also the executor; the Python driver's memory must not grow with customers). ``--users 100000,1000000`` runs several sizes in one session and prints the growth.
 
     .venv/bin/python -m benchmarks promo --users 100000,1000000 --requests 20 --designs 50 --trials 30
 """
@@ -208,11 +207,6 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
                                     "voucher_value double, min_spend double")
     with measured(spark) as m:
         scored = simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution)
-        if args.scored == "parquet":
-            scored.write.parquet(f"{work}/scored_{users}")
-            scored = spark.read.parquet(f"{work}/scored_{users}")
-        else:
-            scored = scored.localCheckpoint()
         stats = simulator.sufficient_stats(scored).toPandas()
     n_scored = int(stats["n"].sum())
     res["score"], res["scored_rows"], res["stats_rows"] = m, n_scored, len(stats)
@@ -260,7 +254,9 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
             sel = selections[0]
             for other in selections[1:]:
                 sel = sel.unionByName(other)
-            a = simulator.assign(scored, sel).withColumn("start_date", F.col("as_of")).select(
+            rescored = simulator.score_candidates(target, simulator.chosen_designs(designs, sel), models,
+                                                  cfg.simulator.bucket_resolution)
+            a = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of")).select(
                 "request_id", "user_id", "merchant_id", "segment", "region", "design_id", "discount_pct",
                 "voucher_value", "min_spend", "start_date", "end_date", "p_redeem", "inc_orders", "inc_gmv", "cost",
                 "value")
@@ -271,7 +267,7 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
         f"(expected {reached:,.0f})")
     release(spark)
     if not args.keep:
-        for p in (path, f"{work}/scored_{users}", f"{work}/assignments_{users}"):
+        for p in (path, f"{work}/assignments_{users}"):
             shutil.rmtree(p, ignore_errors=True)
     return res
 
@@ -288,8 +284,6 @@ def main(argv: list[str]) -> int:
                     "generating and training")
     ap.add_argument("--pool", type=int, default=20_000, help="real feature rows the population is drawn from")
     ap.add_argument("--partitions", type=int, default=0, help="population partitions (0: users / 50,000, ≥ 4)")
-    ap.add_argument("--scored", choices=["checkpoint", "parquet"], default="checkpoint",
-                    help="how the scores are materialized: localCheckpoint (as plan-promos) or a temp Parquet path")
     ap.add_argument("--compare-passes", action="store_true", help="score every size a second time with one Arrow "
                     "pass per model, and print the time ratio")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")

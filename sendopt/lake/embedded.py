@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 import urllib.parse
 import uuid
@@ -87,6 +88,10 @@ class EmbeddedDeltaBackend:
         self.spark = spark
         self.config = config
         self._appenders: dict[str, DeltaTable] = {}
+        # a delta-rs DeltaTable is not safe to write from several threads at once (delta-rs #3594), and
+        # threads racing to create a table would each try version 0: the service's appends take this lock
+        # (milliseconds each); other processes are kept apart by delta-rs's commit retries
+        self._append_lock = threading.Lock()
 
     # ------------------------------------------------------------------ snapshot
     def _load(self, location: str, version: int | None = None) -> DeltaTable | None:
@@ -248,12 +253,17 @@ class EmbeddedDeltaBackend:
     def append_rows(self, spec: TableSpec, location: str, rows: list[dict[str, Any]],
                     commit: CommitInfo) -> WriteResult:
         """A few rows committed from Arrow by delta-rs (no Spark job): the service's appends."""
-        from deltalake import write_deltalake
         from pyspark.sql.pandas.types import to_arrow_schema
 
         path = _local_path(location)
         schema = to_arrow_schema(spec.schema)
         data = pa.Table.from_pylist([{c: r.get(c) for c in spec.column_names} for r in rows], schema=schema)
+        with self._append_lock:
+            return self._append_arrow(spec, path, data, len(rows), commit)
+
+    def _append_arrow(self, spec: TableSpec, path: str, data: pa.Table, n: int, commit: CommitInfo) -> WriteResult:
+        from deltalake import write_deltalake
+
         for attempt in (1, 2):
             created = not DeltaTable.is_deltatable(path)
             if created:
@@ -273,11 +283,11 @@ class EmbeddedDeltaBackend:
                 if created and attempt == 1 and DeltaTable.is_deltatable(path):
                     continue  # another writer created the table first: append to theirs
                 if isinstance(exc, CommitFailedError):
-                    raise CommitConflictError(f"{spec.full_name}: append of {len(rows)} rows was NOT committed "
+                    raise CommitConflictError(f"{spec.full_name}: append of {n} rows was NOT committed "
                                               f"after {self.config.commit_retries} retries: {exc}") from None
                 raise
         version = target.version() if isinstance(target, DeltaTable) else DeltaTable(path).version()
-        return WriteResult(table=spec.full_name, version=version, rows=len(rows), files=1, write_id="arrow")
+        return WriteResult(table=spec.full_name, version=version, rows=n, files=1, write_id="arrow")
 
     # --------------------------------------------------------------------- merge
     def merge(

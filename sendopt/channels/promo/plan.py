@@ -209,8 +209,9 @@ def raw_tables(lake) -> dict[str, DataFrame]:
 
 
 def score_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants: Mapping[int, str]) -> dict:
-    """Models, eligible customers and segments, candidate designs, and every customer × design scored once
-    (``scored``, checkpointed) with its sufficient statistics (``stats``, small) — what tuning reads."""
+    """Models, eligible customers (``target``, checkpointed) and segments, candidate designs, and the sufficient
+    statistics of every customer × design scored once (``stats``, small) — what tuning reads. The scored rows
+    (customers × 50 designs: 500M at 1M customers) stream into the statistics and are never stored."""
     cfg, lake, spark = ctx.config.promo, ctx.lake, ctx.spark
     raw = raw_tables(lake)
     consents = lake.read("raw.consents") if lake.exists("raw.consents") else None
@@ -253,9 +254,10 @@ def score_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchant
         design_rows += [(rid, d.design_id, d.discount_pct, d.voucher_value, d.min_spend) for d in cands]
     designs = spark.createDataFrame(design_rows, "request_id string, design_id string, discount_pct double, "
                                     "voucher_value double, min_spend double")
-    scored = simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution).localCheckpoint()
+    scored = simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution)
     stats = simulator.sufficient_stats(scored).toPandas()  # rows: requests × segments × regions × designs × buckets
-    return {"models": models, "segments": segments, "scored": scored, "stats": stats, "strengths": strengths,
+    return {"models": models, "segments": segments, "target": target, "designs": designs, "stats": stats,
+            "strengths": strengths,
             "info": info, "data_versions": data_versions}
 
 
@@ -263,7 +265,7 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
     """Plan ``rows`` (valid requests): models, designs, scores, statistics, tuning, assignments."""
     cfg, spark = ctx.config.promo, ctx.spark
     sc = score_requests(ctx, rows, merchants_df, merchants)
-    stats, scored, strengths, info = sc["stats"], sc["scored"], sc["strengths"], sc["info"]
+    stats, strengths, info = sc["stats"], sc["strengths"], sc["info"]
     status, plans, selections = {}, {}, []
     import mlflow
 
@@ -302,7 +304,10 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
         sel = selections[0]
         for other in selections[1:]:
             sel = sel.unionByName(other)
-        assigned = simulator.assign(scored, sel).withColumn("start_date", F.col("as_of"))
+        # only the chosen designs are scored again (same features, same models: the same values and buckets)
+        rescored = simulator.score_candidates(sc["target"], simulator.chosen_designs(sc["designs"], sel),
+                                              sc["models"], cfg.simulator.bucket_resolution)
+        assigned = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of"))
     return {"status": status, "plans": plans, "segments": sc["segments"], "assigned": assigned,
             "models": sc["models"], "data_versions": sc["data_versions"]}
 

@@ -314,6 +314,13 @@ def selection_frame(spark, request_id: str, plan: Plan) -> DataFrame:
                                  "bucket int, fraction double")
 
 
+def chosen_designs(designs: DataFrame, selection: DataFrame) -> DataFrame:
+    """The candidate designs some plan chose: all ``assign`` needs scored again (the full customer × design
+    product streams into the statistics once and is never stored)."""
+    return designs.join(F.broadcast(selection.select("request_id", "design_id").distinct()),
+                        ["request_id", "design_id"], "left_semi")
+
+
 def assign(scored: DataFrame, selection: DataFrame) -> DataFrame:
     """Customers of the chosen units; a partly taken unit keeps the customers whose stable hash is below its
     fraction (so the expected sums are the plan's)."""
