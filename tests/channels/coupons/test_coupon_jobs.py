@@ -110,7 +110,7 @@ def test_import_trial_from_a_csv_then_train_and_evaluate(tmp_path, spark, capsys
     imp = ["--path", str(csv), "--treatment", "grp", "--control", "control", "--outcome", "conv",
            "--value", "rev", "--cost", "paid", "--features", "f1,seg", "--id", "cid", "--name", "team"]
     assert main(["import-trial", *args, *imp]) == 0
-    team = [*args, "--set", "coupons.trial=team"]
+    team = [*args, "--set", "coupons.trial=team", "--set", "coupons.learners.kinds=[t]"]  # one learner: the path, not the zoo
     assert main(["train-uplift", *team]) == 0
     capsys.readouterr()
     assert main(["evaluate-uplift", *team]) == 0
