@@ -92,7 +92,8 @@ def _positions(levels: tuple[float, ...], scale: str) -> np.ndarray:
 def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray | None, *,
                       treatment: str, levels: Sequence[float], anchor: float,
                       zeros: dict[int, Sequence[float]] | None = None, ridge: float = 1.0,
-                      smoothness: float = 0.0, scales: dict[int, str] | None = None) -> DoseResponse:
+                      smoothness: float = 0.0, scales: dict[int, str] | None = None,
+                      prior: DoseResponse | None = None, prior_strength: float = 0.0) -> DoseResponse:
     """Penalised maximum-likelihood ``delta`` given fixed base logits (n × C), treatment levels and labels.
 
     ``ridge`` is an L2 penalty (it keeps levels with little data near the anchor);
@@ -102,7 +103,10 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
     curve is pulled towards a straight line: ``log1p`` places level t at log(1 + t) (rescaled to the levels'
     span), so the prior is a curve of diminishing returns — for a purchase response that saturates, a
     straight line in t flattens the steep first steps, which is where the choice between 0 and a few
-    emails is made.
+    emails is made. ``prior`` (a head fitted on more rows — every market's randomized weeks) and
+    ``prior_strength`` (in rows, like ``ridge``) shrink the curve towards that shared curve instead of
+    leaving a thin market's levels to their own few rows: a hierarchical pull, strong where this
+    market's data are thin and negligible where they are many.
     """
     from scipy.optimize import minimize
 
@@ -121,6 +125,12 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
     free[levels.index(anchor), :] = False
     free &= ~mask
     penalty = np.where(mask, -np.inf, 0.0)
+    centre = np.zeros(int(free.sum()))
+    if prior is not None and prior_strength > 0:
+        if prior.levels != levels or prior.anchor != float(anchor):
+            raise ModelError(f"prior head has levels {prior.levels} / anchor {prior.anchor}; this fit "
+                             f"{levels} / {float(anchor)}")
+        centre = np.asarray(prior.delta, dtype=float)[free]
 
     def unpack(theta: np.ndarray) -> np.ndarray:
         d = np.zeros((len(levels), num_class))
@@ -150,10 +160,12 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
         np.add.at(grad, li, resid)
         curve = second @ d.ravel()
         grad_smooth = (2 * smoothness * (second.T @ curve)).reshape(d.shape)
-        value = -(w * ll).sum() + ridge * (theta ** 2).sum() + smoothness * (curve ** 2).sum()
-        return float(value), grad[free] + 2 * ridge * theta + grad_smooth[free]
+        pull = theta - centre
+        value = (-(w * ll).sum() + ridge * (theta ** 2).sum() + smoothness * (curve ** 2).sum()
+                 + prior_strength * (pull ** 2).sum())
+        return float(value), grad[free] + 2 * ridge * theta + grad_smooth[free] + 2 * prior_strength * pull
 
-    result = minimize(objective, np.zeros(int(free.sum())), jac=True, method="L-BFGS-B")
+    result = minimize(objective, centre.copy(), jac=True, method="L-BFGS-B")
     delta = unpack(result.x)
     return DoseResponse(treatment, levels, float(anchor), tuple(tuple(float(v) for v in r) for r in delta),
                         head.zeros, n)

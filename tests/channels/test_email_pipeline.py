@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import mlflow
+import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
@@ -199,3 +200,33 @@ def test_evaluation_compares_policies_against_the_truth(daily):
     for r in ev.collect():
         assert r.share_of_oracle <= 1.0 + 1e-9
         assert r.users > 0
+
+
+def test_a_market_head_pooled_with_every_market_follows_the_shared_curve(daily, spark):
+    """``k_effect_pooling``: the head is shrunk towards the curve of every market's randomized weeks (scored with
+    this market's booster); a very strong pull gives that shared curve, none gives the market's own."""
+    import logging
+
+    from sendopt.channels.email.training import fit_market, training_frame
+    from sendopt.config import load_config
+    from sendopt.runner import JobContext
+
+    args, _, lake = daily
+    overrides = [a for a in args if a != "--set"] + ["email.training.select_features=false",
+                                                     "email.training.k_effect_pooling=1e7"]
+    config = load_config("local", overrides=overrides)
+    ctx = JobContext(job="train-email", spark=spark, config=config, lake=lake, run_id="t",
+                     run_date=dt.date.fromisoformat(DATE), log=logging.getLogger("test"), loader=None,
+                     region="south", brand="beta")
+    fitted = fit_market(ctx)
+    model, result = fitted.model, fitted.report.result
+    head = model.head_for(result.model_str)
+    assert fitted.params["k_effect_pooling"] == 1e7
+    train = fitted.data.where(F.col("week_start") < F.lit(fitted.holdout_from))
+    own = model._fit_head_on(train.where("policy = 'exploration'"), result, head.anchor)
+    pool = training_frame(ctx, model, pooled=True).where(F.col("week_start") < F.lit(fitted.holdout_from))
+    shared = model._fit_head_on(pool, result, head.anchor)
+    assert shared.rows > 2 * own.rows  # every market's randomized weeks, not this market's alone
+    assert np.abs(np.array(head.delta) - np.array(shared.delta)).max() < 1e-3
+    assert np.abs(np.array(head.delta) - np.array(own.delta)).max() > 1e-2
+    fitted.data.unpersist()

@@ -90,3 +90,25 @@ def test_spark_composition_matches_numpy_softmax_with_structural_zeros(spark):
     np.testing.assert_allclose(out[["p0", "p1", "p2"]].to_numpy(), expected, rtol=1e-12)
     assert out.loc[0, "p2"] == 0.0
     np.testing.assert_allclose(out[["p0", "p1", "p2"]].sum(1), 1.0)
+
+
+def test_a_thin_market_shrunk_towards_the_pooled_curve_is_closer_to_the_truth():
+    # the same k-curve in every market (the world's region and brand shifts move base rates, not the curve):
+    # a market with 600 randomized weeks alone is noisy; pulled towards the curve of every market's 6,000 it
+    # is not, and a prior with other levels is refused
+    true_purchase = 0.9 * (1 - np.exp(-np.arange(8) / 2)) - 0.9 * (1 - np.exp(-1.5))
+    errors = {"alone": [], "shrunk": []}
+    for seed in range(5):
+        pool = planted(6_000, seed=100 + seed)
+        shared = fit_dose_response(*pool[:3], None, treatment="k", levels=LEVELS, anchor=3.0, zeros={2: (0.0,)},
+                                   ridge=0.1, smoothness=30.0)
+        base, k, y, _, _ = planted(600, seed=seed)
+        for name, strength in (("alone", 0.0), ("shrunk", 20.0)):
+            head = fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0,
+                                     zeros={2: (0.0,)}, ridge=0.1, smoothness=30.0, prior=shared,
+                                     prior_strength=strength)
+            errors[name].append(np.abs(np.array(head.delta)[:, 1] - true_purchase).mean())
+    assert np.mean(errors["shrunk"]) < 0.7 * np.mean(errors["alone"])
+    other = DoseResponse("k", LEVELS, 2.0, shared.delta, shared.zeros)
+    with pytest.raises(ModelError, match="prior head"):
+        fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, prior=other, prior_strength=1.0)

@@ -32,6 +32,9 @@ class TrainingConfig(Strict):
         default_factory=lambda: {"purchase": "log1p", "unsubscribe": "linear"},
         description="axis on which the smoothness prior straightens each outcome's curve: log1p = diminishing "
         "returns (purchases saturate), linear = a steady rise (fatigue); see dose_response.fit_dose_response")
+    k_effect_pooling: float = Field(0.0, ge=0, description="shrink each market's head towards the curve "
+                                    "fitted on every market's randomized weeks, with this strength (in rows, "
+                                    "like k_effect_ridge); 0 = each market's curve from its own weeks alone")
     select_features: bool = True
     selection_rows: int = Field(300_000, ge=1000, description="training rows of the importance pilot fit "
                                 "(feature trimming); the full fit then runs once, on the kept features")

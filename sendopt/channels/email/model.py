@@ -78,10 +78,12 @@ class EmailResponseModel(ResponseModel):
 
     # -------------------------------------------------------------- the dose-response head
     def fit(self, spark: SparkSession, train_df: DataFrame, valid_df: DataFrame,
-            customer_features: Sequence[str]):
+            customer_features: Sequence[str], pool_df: DataFrame | None = None):
+        """``pool_df``: every market's randomized training weeks, for the shared curve the head is shrunk
+        towards (``email.training.k_effect_pooling``)."""
         result, evaluation = super().fit(spark, train_df, valid_df, customer_features)
         if self.config.email.training.k_effect == "pooled":
-            head = self.fit_head(train_df, result)
+            head = self.fit_head(train_df, result, pool_df)
             self._heads[_key(result.model_str)] = head
             evaluation = self.evaluate(self.score(valid_df, result.model_str))
         return result, evaluation
@@ -93,11 +95,20 @@ class EmailResponseModel(ResponseModel):
             return DoseResponse.from_json(text) if text else None
         return self._heads.get(_key(model))
 
-    def fit_head(self, train_df: DataFrame, result: TrainResult) -> DoseResponse:
+    def fit_head(self, train_df: DataFrame, result: TrainResult, pool_df: DataFrame | None = None) -> DoseResponse:
+        """The head on this market's randomized weeks; with ``pool_df`` and ``k_effect_pooling`` > 0, shrunk
+        towards the curve of every market's randomized weeks (scored with this market's booster, at its anchor)."""
         training = self.config.email.training
         by_k = {r[0]: r[1] for r in train_df.groupBy("k").count().collect()}  # ≤ 8 rows
         anchor = max(by_k, key=by_k.get)  # the frequency the booster saw most
-        randomized = train_df.where(F.col("policy") == RANDOMIZED)
+        prior = None
+        if pool_df is not None and training.k_effect_pooling > 0:
+            prior = self._fit_head_on(pool_df.where(F.col("policy") == RANDOMIZED), result, anchor)
+        return self._fit_head_on(train_df.where(F.col("policy") == RANDOMIZED), result, anchor, prior)
+
+    def _fit_head_on(self, randomized: DataFrame, result: TrainResult, anchor: float,
+                     prior: DoseResponse | None = None) -> DoseResponse:
+        training = self.config.email.training
         rows = randomized.count()
         if rows == 0:
             raise ValueError("email.training.k_effect=pooled needs randomized (exploration) weeks in the "
@@ -108,15 +119,15 @@ class EmailResponseModel(ResponseModel):
         raw_cols = self._raw_cols
         scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")), result.model_str, anchor)
         sample = scored.select(*raw_cols, "_t", self.label_col, self.weight_col).toPandas()  # bounded above
-        head = fit_dose_response(
+        return fit_dose_response(
             sample[raw_cols].to_numpy(), sample["_t"].to_numpy(), sample[self.label_col].to_numpy(),
             sample[self.weight_col].to_numpy(), treatment="k",
             levels=self.config.email.candidate_frequencies, anchor=float(anchor),
             zeros=self.structural_zeros, ridge=training.k_effect_ridge,
             smoothness=training.k_effect_smoothness,
             scales={self.outcomes.index(c): scale for c, scale in training.k_effect_scales.items()},
+            prior=prior, prior_strength=training.k_effect_pooling if prior is not None else 0.0,
         )
-        return head
 
     @property
     def _raw_cols(self) -> list[str]:

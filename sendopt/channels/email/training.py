@@ -41,8 +41,9 @@ if TYPE_CHECKING:
     from sendopt.runner import JobContext
 
 
-def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
-    """Labelled user-weeks of this market joined with their point-in-time features."""
+def training_frame(ctx: JobContext, model: EmailResponseModel, pooled: bool = False) -> DataFrame:
+    """Labelled user-weeks of this market joined with their point-in-time features; ``pooled``: the
+    randomized weeks of every market instead (what the head's shared curve is fitted on)."""
     email = ctx.config.email
     lake = ctx.lake
     snapshots = training_snapshots(ctx)
@@ -52,12 +53,12 @@ def training_frame(ctx: JobContext, model: EmailResponseModel) -> DataFrame:
             f"{ctx.run_date}, found {len(snapshots)} — generate more days or pick a later --date"
         )
     build_snapshots(ctx, snapshots)
-    market = in_market(ctx.region, ctx.brand)
+    market = F.lit(True) if pooled else in_market(ctx.region, ctx.brand)
     assignments = read_clean(lake, "raw.email_assignments", ctx.run_date).where(market)
     assignments = assignments.where(
         F.date_sub(F.col("week_start"), email.gap_days).isin(list(snapshots))
     )
-    if email.training.population == "exploration":
+    if pooled or email.training.population == "exploration":
         assignments = assignments.where(F.col("policy") == "exploration")
     outcomes = email_week_outcomes(
         assignments,
@@ -115,8 +116,13 @@ def fit_market(ctx: JobContext) -> FittedMarket:
                                         protected=(model.treatment,))
         dropped.update(trimmed)
         features = [f for f in kept if f != model.treatment]
+    pool = None
+    if training.k_effect == "pooled" and training.k_effect_pooling > 0:
+        pool = training_frame(ctx, model, pooled=True).where(F.col("week_start") < F.lit(cutoff)).cache()
     with stage(ctx.spark, ctx.log, "train-email: fit", region=ctx.region, brand=ctx.brand, features=len(features)):
-        result, valid_eval = model.fit(ctx.spark, train_df, valid_df, features)
+        result, valid_eval = model.fit(ctx.spark, train_df, valid_df, features, pool)
+    if pool is not None:
+        pool.unpersist()
 
     with stage(ctx.spark, ctx.log, "train-email: reference stats"):
         reference = model.reference(train_df, model.model_features(features))
@@ -126,6 +132,7 @@ def fit_market(ctx: JobContext) -> FittedMarket:
     params = {
         "population": training.population, "weeks": training.weeks, "valid_weeks": training.valid_weeks,
         "valid_from": str(cutoff), "gap_days": ctx.config.email.gap_days, "k_effect": training.k_effect,
+        "k_effect_pooling": training.k_effect_pooling,
         **training.params,
     }
     return FittedMarket(model, report, params, data, valid_df, cutoff)
