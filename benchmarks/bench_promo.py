@@ -21,7 +21,8 @@ pool of ``--pool`` rows, with the request's region, MCC and window. Then, as ``p
    + ``simulator.assign``, written to a temp Parquet path, rows counted back.
 
 Each stage prints its seconds and the driver's peak Python RSS and JVM heap (in ``local`` mode the JVM is
-also the executor; the Python driver's memory must not grow with customers). ``--users 100000,1000000`` runs several sizes in one session and prints the growth.
+also the executor; the Python driver's memory must not grow with customers). ``--users 100000,1000000``
+runs several sizes in one session and prints the growth.
 
     .venv/bin/python -m benchmarks promo --users 100000,1000000 --requests 20 --designs 50 --trials 30
 """

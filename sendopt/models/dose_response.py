@@ -126,7 +126,9 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
     free &= ~mask
     penalty = np.where(mask, -np.inf, 0.0)
     centre = np.zeros(int(free.sum()))
-    if prior is not None and prior_strength > 0:
+    if prior is None:
+        prior_strength = 0.0  # no shared curve, no pull (the ridge alone pulls towards the anchor)
+    elif prior_strength > 0:
         if prior.levels != levels or prior.anchor != float(anchor):
             raise ModelError(f"prior head has levels {prior.levels} / anchor {prior.anchor}; this fit "
                              f"{levels} / {float(anchor)}")

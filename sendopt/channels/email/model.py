@@ -126,7 +126,7 @@ class EmailResponseModel(ResponseModel):
             zeros=self.structural_zeros, ridge=training.k_effect_ridge,
             smoothness=training.k_effect_smoothness,
             scales={self.outcomes.index(c): scale for c, scale in training.k_effect_scales.items()},
-            prior=prior, prior_strength=training.k_effect_pooling if prior is not None else 0.0,
+            prior=prior, prior_strength=training.k_effect_pooling,
         )
 
     @property
