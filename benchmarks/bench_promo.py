@@ -45,7 +45,7 @@ from benchmarks.common import bench_session, measured
 from sendopt.catalog import open_lake
 from sendopt.channels.promo import designer, simulator, tuning
 from sendopt.channels.promo.features import CUSTOMER_FEATURES, pair_features
-from sendopt.channels.promo.models import KINDS, ModelSet, ensure_models, load_champion, training_frame
+from sendopt.channels.promo.models import ModelSet, ensure_models, kinds_of, load_champion, training_frame
 from sendopt.channels.promo.plan import RAW, raw_tables
 from sendopt.channels.promo.requests import FIELDS
 from sendopt.config import ConfigLoader
@@ -55,7 +55,10 @@ from sendopt.runner import JobContext, resolve_run_date, run_job
 
 #: request-specific features: set from the request, not taken from the pool row
 PER_REQUEST = ("region_code", "mcc_code", "window_days")
-POOL_COLS = [c for c in CUSTOMER_FEATURES if c not in PER_REQUEST] + ["segment"]
+#: besides the model features: what the usage model's weight and the promo's cost are computed from
+USAGE_COLS = ["m_orders_rate", "all_orders_rate", "past_offers_rate", "past_redeems_rate", "history_span",
+              "exposure", "mcc_median", "mcc_sigma"]
+POOL_COLS = [c for c in CUSTOMER_FEATURES if c not in PER_REQUEST] + USAGE_COLS + ["segment"]
 
 
 def row(stage: str, users: int, rows: int | None, m: dict, note: str = "") -> None:
@@ -99,13 +102,14 @@ def models_and_history(spark, config, args, work: str):
     with measured(spark) as m:
         if args.lake:  # read only: the lake's champions, no challenger trained or registered there
             tracking.configure(config)
-            got = {k: load_champion(config, k) for k in KINDS}
+            got = {k: load_champion(config, k) for k in kinds_of(cfg.models)}
             missing = [k for k, v in got.items() if v is None]
             if missing:
                 raise SystemExit(f"--lake {args.lake} has no promo champion for {', '.join(missing)}: run plan-promos "
                                  "there first, or leave --lake out to train on a small generated world")
             models = ModelSet({k: v[0] for k, v in got.items()}, trained=False,
-                              uplift_scale=json.loads(got["order1"][1].get("uplift_scale", "{}")))
+                              uplift_scale=json.loads(got["order1"][1].get("uplift_scale", "{}")),
+                              usage=json.loads(got["usage"][1].get("usage", "{}")) if "usage" in got else {})
         else:
             models = ensure_models(ctx, training, data_versions)
     row("response models", 0, n_train, m, ("trained " if models.trained else "champions loaded: ")
@@ -238,7 +242,8 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
                                       segments=tuple(r["segments"]), min_coverage={},
                                       weight_orders=float(r["weight_orders"]),
                                       weight_new=float(r["weight_new_customers"]),
-                                      confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval)
+                                      confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
+                                      cost_margin=cfg.simulator.cost_model_margin)
             with mlflow.start_run(run_name=f"bench-promo-{rid}"):
                 chosen, _, _ = tuning.tune(prep, strengths[rid], limits, cfg.tuning, mlflow_parent=rid)
             if chosen is not None:

@@ -48,10 +48,19 @@ class ModelConfig(Strict):
     ece_threshold: float = Field(0.01, ge=0, description="calibrate a probability model whose holdout ECE is above")
     gate_tolerance: float = Field(0.002, ge=0, description="a challenger may be this much worse in holdout "
                                   "log-loss than the champion and still be promoted")
-    effect: Literal["dr", "ipw", "t"] = Field("t", description="how the plan's net value and incremental "
-                                             "orders are predicted: dr / ipw = direct effect models on doubly "
-                                             "robust / inverse-propensity pseudo-outcomes; t = differences of "
-                                             "the T-learner's two arms")
+    effect: Literal["usage", "dr", "ipw", "t"] = Field(
+        "usage", description="how the plan's cost, net value and incremental orders are predicted: usage = a "
+        "redemption-rate model per usable category payment, the promo's terms for the cost and the measured "
+        "incremental share of redemptions; dr / ipw = direct effect models on doubly robust / inverse-propensity "
+        "pseudo-outcomes; t = differences of the T-learner's two arms")
+    near_share: float = Field(0.7, gt=0, le=1, description="effect usage: a basket at least this share of the "
+                              "minimum spend is topped up to use the promo; smaller ones cannot use it")
+    usage_boost_round: int = Field(150, ge=1, description="effect usage: boosting rounds of the usage model (no "
+                                   "early stopping: the noisy holdout rate stops it before the design's effect is "
+                                   "learned)")
+    exposure_floor: float = Field(0.1, gt=0, description="effect usage: category payments in the window added to "
+                                  "every customer's expected ones (a customer without category history still "
+                                  "can order)")
     calibration_bins: int = Field(8, ge=2, description="holdout bins of the predicted effects mapped to their "
                                   "measured (IPW) effect before planning")
     retrain: bool = Field(False, description="train challengers on every plan-promos run (else only when no "
@@ -65,6 +74,9 @@ class SimulatorConfig(Strict):
     interval: float = Field(0.9, gt=0.5, lt=1, description="central interval reported with predicted metrics")
     bucket_resolution: float = Field(6.0, gt=0, description="score buckets per unit of asinh(predicted net value):"
                                      " finer = exacter reach cut, more sufficient-statistic rows")
+    cost_model_margin: float = Field(0.1, ge=0, description="the plan's predicted cost is counted this much higher "
+                                     "in the budget rule: the cost model's own error, beyond the Bernoulli "
+                                     "variance of the sums")
 
 
 class TuningConfig(Strict):

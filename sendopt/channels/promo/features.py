@@ -23,8 +23,15 @@ CUSTOMER_FEATURES = ["segment_code", "days_since_m", "m_orders", "m_spend", "m_a
                      "all_orders", "all_avg_amount", "days_since_any", "past_offers", "past_redeems",
                      "redeem_rate", "tenure_days", "window_days", "region_code", "device_code", "mcc_code"]
 DESIGN_FEATURES = ["discount_pct", "voucher_value", "min_spend", "min_spend_ratio", "offer_strength"]
+#: The usage model's features (``promo.models.effect: usage``): activity as rates per observed history day (a
+#: count over a history that is shorter for early campaigns would carry the campaign's date, not the customer),
+#: the promo sensitivity, and the design against the merchant category's basket; the minimum spend and the
+#: customer's category activity enter through the model's weight (:func:`with_usage`), not as splits.
+USAGE_FEATURES = ["segment_code", "days_since_m", "m_orders_rate", "all_orders_rate", "days_since_any",
+                  "past_offers_rate", "past_redeems_rate", "redeem_rate", "region_code", "device_code",
+                  "discount_pct", "voucher_value", "strength_mcc"]
 #: The response rises with these (LightGBM monotone constraints of the treated models).
-INCREASING = ("discount_pct", "voucher_value", "offer_strength")
+INCREASING = ("discount_pct", "voucher_value", "offer_strength", "strength_mcc")
 CATEGORICAL = ["segment_code", "region_code", "device_code", "mcc_code"]
 
 
@@ -80,6 +87,7 @@ def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, o
            .withColumn("all_orders", F.coalesce(F.col("all_orders"), F.lit(0)).cast("double"))
            .withColumn("all_avg_amount", F.coalesce(F.col("all_avg_amount"), F.lit(-1.0)))
            .drop("_last_m", "_last_any", "_ever_any"))
+    out = out.join(category_baskets(pairs, p, h), ["mcc", "as_of"], "left")
     out = out.join(promo_history(pairs, offers, redemptions), ["key", "user_id"], "left")
     for c in ("past_offers", "past_redeems"):
         out = out.withColumn(c, F.coalesce(F.col(c), F.lit(0)).cast("double"))
@@ -91,15 +99,77 @@ def pair_features(pairs: DataFrame, payments: DataFrame, customers: DataFrame, o
     dev_code = F.lit(len(DEVICES))
     for i, d in reversed(list(enumerate(DEVICES))):
         dev_code = F.when(device == d, F.lit(i)).otherwise(dev_code)
-    return (out.withColumn("window_days", (F.datediff(F.col("end_date"), F.col("as_of")) + 1).cast("double"))
-            .withColumn("tenure_days", F.coalesce(F.datediff(F.col("as_of"), F.col("signup_date")), F.lit(0))
-                           .cast("double"))
+    first_day = p.agg(F.min("p_day").alias("_first_day"))  # one row: where the payment log begins
+    out = (out.withColumn("window_days", (F.datediff(F.col("end_date"), F.col("as_of")) + 1).cast("double"))
+           .withColumn("tenure_days", F.coalesce(F.datediff(F.col("as_of"), F.col("signup_date")), F.lit(0))
+                       .cast("double"))
+           .crossJoin(F.broadcast(first_day)))
+    span = F.greatest(F.lit(1.0), F.least(F.lit(float(h)), F.datediff(F.col("as_of"), F.col("_first_day"))
+                                          .cast("double"), F.col("tenure_days")))
+    out = out.withColumn("history_span", F.coalesce(span, F.lit(1.0))).drop("_first_day")
+    out = out.withColumns({f"{c}_rate": F.col(c) / F.col("history_span")
+                           for c in ("m_orders", "all_orders", "past_offers", "past_redeems")})
+    out = out.withColumn("exposure", (F.col("mcc_orders") + F.col("m_orders")) / F.col("history_span")
+                         * F.col("window_days"))
+    return (out
             .withColumn("region_code", F.pmod(F.xxhash64(F.coalesce(F.col("cust_region"), F.lit(""))), F.lit(97))
                         .cast("int"))
             .withColumn("device_code", dev_code.cast("int"))
             .withColumn("mcc_code", F.coalesce(F.col("mcc").cast("int"), F.lit(0)))
             .withColumn("region", F.coalesce(F.col("cust_region"), F.lit("unknown")))
             .drop("cust_region", "device", "signup_date"))
+
+
+def category_baskets(pairs: DataFrame, payments: DataFrame, history_days: int) -> DataFrame:
+    """Per (mcc, as_of): the median and the log-scale spread (interquartile range / 1.349) of the category's card
+    payment amounts in the ``history_days`` before ``as_of`` — what a minimum spend and a voucher are measured
+    against for a customer with no basket at the merchant. One row per category and date (a key-level join)."""
+    keys = pairs.select("mcc", "as_of").distinct()
+    j = payments.join(F.broadcast(keys), (F.col("p_mcc") == F.col("mcc")) & (F.col("p_day") < F.col("as_of"))
+                      & (F.col("p_day") >= F.date_sub(F.col("as_of"), history_days)) & (F.col("p_amount") > 0))
+    q = j.groupBy("mcc", "as_of").agg(F.percentile_approx("p_amount", [0.25, 0.5, 0.75], 1000).alias("_q"))
+    return q.select("mcc", "as_of", F.col("_q")[1].alias("mcc_median"),
+                    ((F.log(F.col("_q")[2]) - F.log(F.col("_q")[0])) / F.lit(1.349)).alias("mcc_sigma"))
+
+
+def normal_cdf(z: Column) -> Column:
+    """Φ(z) from elementary functions (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7): Spark SQL has no erf."""
+    x = F.abs(z) / F.lit(2 ** 0.5)
+    t = F.lit(1.0) / (F.lit(1.0) + F.lit(0.3275911) * x)
+    poly = t * (F.lit(0.254829592) + t * (F.lit(-0.284496736) + t * (F.lit(1.421413741)
+                                                                     + t * (F.lit(-1.453152027) + t * F.lit(1.061405429)))))
+    erf = F.lit(1.0) - poly * F.exp(-x * x)
+    return F.when(z >= 0, (F.lit(1.0) + erf) / 2).otherwise((F.lit(1.0) - erf) / 2)
+
+
+def with_usage(df: DataFrame, near_share: float, exposure_floor: float, min_weight: float = 0.02) -> DataFrame:
+    """The usage model's design columns, with the category's baskets A ~ lognormal(ln mcc_median, mcc_sigma) (the
+    customer's usual basket without category data):
+
+    * ``strength_mcc`` = discount % / 100 + voucher / the category's median basket, capped at 1;
+    * ``usable_share`` = P(A ≥ near_share · minimum spend): baskets that close to the minimum are topped up to
+      use the promo, smaller ones cannot use it (1 without a minimum);
+    * ``promo_basket`` = E[max(A, M) | A ≥ near_share · M], the basket of a redeemed order, so that a redemption
+      costs min(basket, discount % · basket + voucher) — the promo's own terms, not a learned quantity;
+    * ``usage_weight`` = usable_share · (exposure + ``exposure_floor``): redemptions per customer are modelled as a
+      rate per usable category payment (weighted least squares on the rate ≈ a Poisson model with that offset).
+    """
+    usual = F.when(F.col("m_avg_amount") > 0, F.col("m_avg_amount")).when(
+        F.col("all_avg_amount") > 0, F.col("all_avg_amount")).otherwise(F.lit(DEFAULT_BASKET))
+    med = F.coalesce(F.when(F.col("mcc_median") > 0, F.col("mcc_median")), usual)
+    sig = F.greatest(F.coalesce(F.col("mcc_sigma"), F.lit(DEFAULT_SIGMA)), F.lit(0.05))
+    mu, m = F.log(med), F.col("min_spend")
+    m_pos = F.greatest(m, F.lit(1e-6))
+    usable = F.when(m > 0, normal_cdf((mu - F.log(F.lit(near_share) * m_pos)) / sig)).otherwise(F.lit(1.0))
+    above = F.exp(mu + sig * sig / 2) * normal_cdf((mu + sig * sig - F.log(m_pos)) / sig)
+    topped = m * (normal_cdf((F.log(m_pos) - mu) / sig) - normal_cdf((F.log(F.lit(near_share) * m_pos) - mu) / sig))
+    basket = F.when(m > 0, (above + topped) / F.greatest(usable, F.lit(1e-9))).otherwise(F.exp(mu + sig * sig / 2))
+    return (df.withColumn("strength_mcc", F.least(F.lit(1.0), F.col("discount_pct") / 100.0 + F.col("voucher_value")
+                                                  / med))
+            .withColumn("usable_share", usable)
+            .withColumn("promo_basket", basket)
+            .withColumn("usage_weight", F.greatest(usable, F.lit(min_weight))
+                        * (F.col("exposure") + F.lit(exposure_floor))))
 
 
 def promo_history(pairs: DataFrame, offers: DataFrame | None, redemptions: DataFrame | None) -> DataFrame:
@@ -136,3 +206,5 @@ def with_design(df: DataFrame, treated: Column | None = None) -> DataFrame:
 
 #: The basket a voucher is compared with when the customer has no payment history.
 DEFAULT_BASKET = 30.0
+#: The log-scale spread of baskets assumed for a category without payments to measure it.
+DEFAULT_SIGMA = 0.8

@@ -36,7 +36,9 @@ from sendopt.channels.promo.features import (
     CUSTOMER_FEATURES,
     DESIGN_FEATURES,
     INCREASING,
+    USAGE_FEATURES,
     with_design,
+    with_usage,
 )
 from sendopt.models import tracking
 from sendopt.models.calibration import Calibrator, calibrate
@@ -63,7 +65,12 @@ EFFECT_KINDS = {
     "effect_net": ("pseudo_net", CUSTOMER_FEATURES + DESIGN_FEATURES, "all", "regression"),
     "effect_orders": ("pseudo_orders", CUSTOMER_FEATURES + DESIGN_FEATURES, "all", "regression"),
 }
-ALL_KINDS = {**KINDS, **EFFECT_KINDS}
+#: The usage model (``promo.models.effect: usage``, the default): expected redemptions per offered customer as a
+#: rate per usable category payment (label ``usage_rate`` = redemptions / ``usage_weight``, weighted by it; see
+#: :func:`~sendopt.channels.promo.features.with_usage`). The plan's cost follows from the promo's terms, its
+#: incremental orders from the measured incremental share of redemptions per segment (:func:`incremental_share`).
+USAGE_KINDS = {"usage": ("usage_rate", USAGE_FEATURES, "offered", "regression")}
+ALL_KINDS = {**KINDS, **EFFECT_KINDS, **USAGE_KINDS}
 
 
 @dataclass
@@ -78,7 +85,7 @@ class PromoModel:
     def head(self, out: str) -> Head:
         """This model as one output column ``out`` of a fused pass: calibrated probabilities, regressions
         floored at 0 (the direct effects may be negative)."""
-        floor = self.kind in KINDS and KINDS[self.kind][3] == "regression"
+        floor = self.kind in USAGE_KINDS or (self.kind in KINDS and KINDS[self.kind][3] == "regression")
         return head(self.text, self.features, [out], post=_Post(self.calibrator, floor))
 
     def predict(self, df: DataFrame, out: str) -> DataFrame:
@@ -114,6 +121,9 @@ class ModelSet:
     #: effect column → {x: predicted effect per holdout bin, y: measured (IPW, made monotone)}: the map
     #: :func:`effect_calibration` fits and :func:`calibrated_effect` applies
     effect_calibration: dict[str, dict] = field(default_factory=dict)
+    #: ``effect: usage``: {incremental_share: segment → share of redemptions that are incremental orders,
+    #: near_share, exposure_floor} — what scoring needs besides the usage model itself
+    usage: dict = field(default_factory=dict)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -191,7 +201,9 @@ def holdout_loss(model: PromoModel, valid: DataFrame) -> tuple[float, dict[str, 
     label, _, _, task = ALL_KINDS[model.kind]
     scored = model.predict(valid, "_pred")
     if task == "regression":
-        row = scored.agg(F.avg((F.col("_pred") - F.col(label)) ** 2).alias("mse"), F.count("*").alias("n")).first()
+        w = F.col("usage_weight") if model.kind in USAGE_KINDS else F.lit(1.0)  # the usage rate: weighted
+        row = scored.agg((F.sum(w * (F.col("_pred") - F.col(label)) ** 2) / F.sum(w)).alias("mse"),
+                         F.count("*").alias("n")).first()
         return float(row["mse"] or 0.0), {"holdout_mse": float(row["mse"] or 0.0), "holdout_rows": float(row["n"])}
     ev = evaluate(scored.withColumn(label, F.col(label).cast("int")), label, ["_pred"])
     return ev.log_loss, ev.as_metrics("holdout_")
@@ -201,13 +213,16 @@ def fit_kind(spark, kind: str, train_df: DataFrame, valid_df: DataFrame, cfg: Mo
     label, feats, which, task = ALL_KINDS[kind]
     tr, va = rows_for(train_df, which), rows_for(valid_df, which)
     params = dict(cfg.params)
-    if kind in ("order1", "redeem"):  # a stronger offer never lowers the response
+    if kind in ("order1", "redeem", "usage"):  # a stronger offer never lowers the response
         params["monotone_constraints"] = [1 if f in INCREASING else 0 for f in feats]
         params.setdefault("monotone_constraints_method", "advanced")
+    rounds, stopping = cfg.num_boost_round, cfg.early_stopping_rounds
+    if kind in USAGE_KINDS:  # the design's effect builds up slowly; the noisy holdout rate stops it too early
+        rounds, stopping = cfg.usage_boost_round, 0
     spec = TrainSpec(features=list(feats), label=label, categorical=[c for c in CATEGORICAL if c in feats],
-                     params=params, num_boost_round=cfg.num_boost_round,
-                     early_stopping_rounds=cfg.early_stopping_rounds, max_train_rows=cfg.max_train_rows,
-                     seed=cfg.seed, task=task)
+                     params=params, num_boost_round=rounds,
+                     early_stopping_rounds=stopping, max_train_rows=cfg.max_train_rows,
+                     seed=cfg.seed, task=task, weight="usage_weight" if kind in USAGE_KINDS else None)
     result = train(spark, tr, va, spec, backend=cfg.backend)
     model = PromoModel(kind, result.model_str, list(feats), None)
     if task == "classification":
@@ -261,8 +276,38 @@ def load_champion(config, kind: str) -> tuple[PromoModel, dict[str, str]] | None
 
 
 def kinds_of(cfg: ModelConfig) -> dict[str, tuple]:
-    """The model kinds a configuration trains: the T-learner's, plus the direct effects unless ``effect: t``."""
-    return ALL_KINDS if cfg.effect != "t" else dict(KINDS)
+    """The model kinds a configuration trains: the T-learner's, plus the usage model (``effect: usage``) or the
+    direct effects (``ipw`` / ``dr``)."""
+    if cfg.effect == "usage":
+        return {**KINDS, **USAGE_KINDS}
+    return {**KINDS, **EFFECT_KINDS} if cfg.effect != "t" else dict(KINDS)
+
+
+def usage_frame(df: DataFrame, cfg: ModelConfig) -> DataFrame:
+    """Training rows with the usage columns and the label: redemptions per unit of ``usage_weight``."""
+    x = with_usage(df, cfg.near_share, cfg.exposure_floor)
+    return x.withColumn("usage_rate", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double") / F.col("usage_weight"))
+
+
+def incremental_share(training: DataFrame, min_rows: int = 5) -> dict[str, float]:
+    """Per segment: the share of redemptions that are incremental orders, measured on the randomized campaigns —
+    Σ (orders per offered − per control customer) · offered / Σ redemptions of the offered, over the campaigns
+    with at least ``min_rows`` offered and control customers in the segment, clipped to [0, 1] (``all``: every
+    segment pooled, for a segment without such campaigns). The rest of the redemptions are subsidised orders that
+    would have happened anyway."""
+    red = F.coalesce(F.col("redemptions"), F.lit(0)).cast("double")
+    per = training.groupBy("segment", "key").agg(
+        F.sum(F.col("offered").cast("int")).alias("n1"), F.sum((~F.col("offered")).cast("int")).alias("n0"),
+        F.avg(F.when(F.col("offered"), F.col("orders_all"))).alias("o1"),
+        F.avg(F.when(~F.col("offered"), F.col("orders_all"))).alias("o0"),
+        F.avg(F.when(F.col("offered"), red)).alias("r1"))
+    per = per.where((F.col("n1") >= min_rows) & (F.col("n0") >= min_rows))
+    rows = per.groupBy("segment").agg(F.sum((F.col("o1") - F.col("o0")) * F.col("n1")).alias("num"),
+                                      F.sum(F.col("r1") * F.col("n1")).alias("den")).collect()  # ≤ 3 segments
+    out = {r["segment"]: min(1.0, max(0.0, r["num"] / r["den"])) for r in rows if r["den"]}
+    num, den = sum(r["num"] for r in rows if r["den"]), sum(r["den"] for r in rows if r["den"])
+    out["all"] = min(1.0, max(0.0, num / den)) if den else 0.0
+    return out
 
 
 def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]) -> ModelSet:
@@ -279,8 +324,9 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         scale = json.loads(current["order1"][1].get("uplift_scale", "{}"))
         effect = json.loads(current["effect_net"][1].get("effect_calibration", "{}")) if "effect_net" in current \
             else {}
+        usage = json.loads(current["usage"][1].get("usage", "{}")) if "usage" in current else {}
         return ModelSet({k: c[0] for k, c in current.items()}, trained=False, uplift_scale=scale,
-                        effect_calibration=effect)
+                        effect_calibration=effect, usage=usage)
     if training is None:
         raise ValueError("no promo training data")
     train_df, valid_df = split(training, cfg.holdout_share)
@@ -290,7 +336,14 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         models[kind], line = fit_and_gate(ctx, kind, train_df, valid_df, current[kind], data_versions)
         lines.append(line)
     out = ModelSet(models, trained=True, gate=lines)
-    if cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
+    if cfg.effect == "usage":
+        kind = "usage"
+        models[kind], line = fit_and_gate(ctx, kind, usage_frame(train_df, cfg), usage_frame(valid_df, cfg),
+                                          current[kind], data_versions)
+        lines.append(line)
+        out.usage = {"incremental_share": incremental_share(training), "near_share": cfg.near_share,
+                     "exposure_floor": cfg.exposure_floor}
+    elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
         valid_e = pseudo_outcomes(out, valid_df, cfg.effect).localCheckpoint()
         for kind in EFFECT_KINDS:
@@ -305,7 +358,11 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
     client.set_model_version_tag(registry_name(ctx.config, "order1"), models["order1"].version,
                                  "uplift_scale", json.dumps(out.uplift_scale, sort_keys=True))
     ctx.log.info("stage=promo-models uplift calibration per segment %s", out.uplift_scale)
-    if cfg.effect != "t":
+    if cfg.effect == "usage":
+        client.set_model_version_tag(registry_name(ctx.config, "usage"), models["usage"].version, "usage",
+                                     json.dumps(out.usage, sort_keys=True))
+        ctx.log.info("stage=promo-models usage: incremental share of redemptions %s", out.usage["incremental_share"])
+    elif cfg.effect != "t":
         out.effect_calibration = effect_calibration(out, valid_df, cfg.calibration_bins)
         client.set_model_version_tag(registry_name(ctx.config, "effect_net"), models["effect_net"].version,
                                      "effect_calibration", json.dumps(out.effect_calibration, sort_keys=True))
@@ -456,6 +513,15 @@ def uplift_factor(scale: dict[str, dict]):
     return k
 
 
+def _by_segment(values: dict[str, float]):
+    """A per-segment constant as a column (``all`` for a segment not listed)."""
+    out = F.lit(float(values.get("all", 0.0)))
+    for seg, v in sorted(values.items()):
+        if seg != "all":
+            out = F.when(F.col("segment") == seg, F.lit(float(v))).otherwise(out)
+    return out
+
+
 def control_predictions(df: DataFrame, models) -> DataFrame:
     """p0, g0, n0: the no-promo arm's order probability, GMV and orders per orderer (design zeroed)."""
     m = models.models
@@ -474,6 +540,13 @@ def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame
     heads = [("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"), ("discount", "disc_r")]
     if effects:
         heads += [(k, out) for k, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")) if k in m]
+    if effects and "usage" in m:
+        u = models.usage
+        x = with_usage(x, u["near_share"], u["exposure_floor"])
+        heads.append(("usage", "usage_rate_hat"))
     x = predict_all(x, [(m[k], out) for k, out in heads])
+    if effects and "usage" in m:
+        x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight")).withColumn(
+            "usage_incremental", _by_segment(models.usage["incremental_share"]) * F.col("usage"))
     return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
                                                                                              F.lit(1.0)))

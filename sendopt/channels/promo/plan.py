@@ -278,7 +278,8 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
                                   segments=tuple(row["segments"]), min_coverage=dict(row["min_coverage"] or {}),
                                   weight_orders=float(row["weight_orders"]),
                                   weight_new=float(row["weight_new_customers"]),
-                                  confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval)
+                                  confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
+                                  cost_margin=cfg.simulator.cost_model_margin)
         problem = cps_problem(s, limits)
         if problem:
             status[rid] = ("failed", problem)
@@ -339,8 +340,9 @@ def no_plan_reason(trials: list[simulator.Plan], limits: simulator.Limits) -> st
     v = best.violations
     parts = []
     if v["budget"] > 0:
+        margin = f", the predicted cost counted {limits.cost_margin:.0%} higher" if limits.cost_margin else ""
         parts.append(f"the budget {limits.budget:g} is not met with {limits.confidence:.0%} probability "
-                     f"(cheapest plan found: {best.metrics['cost_p90']:.2f} at that confidence)")
+                     f"(cheapest plan found: {best.metrics['cost_p90']:.2f} at that confidence{margin})")
     if v["cps"] > 0:
         parts.append(f"cost per incremental sale {best.metrics['cps']:.2f} above the limit {limits.max_cps:g}")
     if v["coverage"] > 0:

@@ -50,20 +50,29 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     disc = F.least(F.col("disc_r"), F.col("g1"))
     o1, o0 = F.col("p1") * F.col("n1"), F.col("p0") * F.col("n0")
     inc_orders, inc_gmv = o1 - o0, F.col("p1") * F.col("g1") - F.col("p0") * F.col("g0")
+    cost_var, redeem_var = pr * (1 - pr) * disc * disc, pr * (1 - pr)
+    orders_var = (F.col("p1") * (1 - F.col("p1")) * F.col("n1") * F.col("n1")
+                  + F.col("p0") * (1 - F.col("p0")) * F.col("n0") * F.col("n0"))
+    new_inc = F.col("p1") - F.col("p0")
     if "tau_net" in df.columns:  # direct effect models: net value = the effect on the net paid amount
         inc_orders, inc_gmv = F.col("tau_orders"), F.col("tau_net") + pr * disc
+    if "usage" in df.columns:  # the usage model: expected redemptions (Poisson), each costing the promo's terms
+        pr = F.col("usage")
+        b = F.col("promo_basket")
+        disc = F.least(b, F.col("discount_pct") / 100.0 * b + F.col("voucher_value"))
+        inc_orders = F.col("usage_incremental")
+        inc_gmv, new_inc = inc_orders * b, inc_orders
+        cost_var, redeem_var, orders_var = pr * disc * disc, pr, inc_orders
     out = (df.withColumn("p_redeem", pr)
            .withColumn("discount", disc)
            .withColumn("cost", pr * disc)
-           .withColumn("cost_var", pr * (1 - pr) * disc * disc)
-           .withColumn("redeem_var", pr * (1 - pr))
+           .withColumn("cost_var", cost_var)
+           .withColumn("redeem_var", redeem_var)
            .withColumn("inc_orders", inc_orders)
-           .withColumn("orders_var", F.col("p1") * (1 - F.col("p1")) * F.col("n1") * F.col("n1")
-                       + F.col("p0") * (1 - F.col("p0")) * F.col("n0") * F.col("n0"))
+           .withColumn("orders_var", orders_var)
            .withColumn("gmv", F.col("p1") * F.col("g1"))
            .withColumn("inc_gmv", inc_gmv)
-           .withColumn("new_inc", F.when(F.col("segment") == "new", F.col("p1") - F.col("p0"))
-                       .otherwise(F.lit(0.0))))
+           .withColumn("new_inc", F.when(F.col("segment") == "new", new_inc).otherwise(F.lit(0.0))))
     value = (F.col("inc_gmv") - F.col("cost") + F.col("weight_orders") * F.col("inc_orders")
              + F.col("weight_new_customers") * F.col("new_inc"))
     return out.withColumn("value", value).withColumn("bucket", bucket_of(F.col("value"), resolution))
@@ -137,6 +146,12 @@ class Limits:
     weight_new: float
     confidence: float = 0.9
     interval: float = 0.9
+    cost_margin: float = 0.0  # predicted cost counted this much higher in the budget rule (the model's error)
+
+    @property
+    def plan_budget(self) -> float:
+        """The budget the predicted cost + z·sd must fit: ``budget`` / (1 + ``cost_margin``)."""
+        return self.budget / (1.0 + self.cost_margin)
 
     @property
     def z(self) -> float:
@@ -193,7 +208,7 @@ def build_plan(prep: Mapping[str, Any], designs_strength: Mapping[str, float], l
     chosen: dict[str, str] = {}
     for seg in limits.segments:
         share = params.split.get(seg, 1.0 / len(limits.segments)) / total_split
-        seg_budget = limits.budget * share
+        seg_budget = limits.plan_budget * share
         best_val, best = 0.0, None
         for (s, d), idx in prep["groups"].items():
             if s != seg or not (lo_s - 1e-9 <= designs_strength.get(d, 0.0) <= hi_s + 1e-9):
@@ -237,7 +252,7 @@ def fill(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[str, str], p
     c, v = float((frac * a["cost"]).sum()), float((frac * a["cost_var"]).sum())
     rest = 1.0 - frac[order]  # what is left of each unit, taken as a unit of its own
     extra = _take(np.arange(len(order)), a["cost"][order] * rest, a["cost_var"][order] * rest, prio[order],
-                  limits.budget, limits.z, c, v)
+                  limits.plan_budget, limits.z, c, v)
     out = frac.copy()
     out[order] += extra * rest
     return out
@@ -281,7 +296,7 @@ def evaluate_units(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[st
         m[f"reach_{seg}"] = reached / size if size else 0.0
         m[f"spend_{seg}"] = float((taken.loc[taken["segment"] == seg, "cost"]
                                    * taken.loc[taken["segment"] == seg, "fraction"]).sum())
-    violations = {"budget": max(0.0, m["cost_p90"] - limits.budget),
+    violations = {"budget": max(0.0, m["cost_p90"] - limits.plan_budget),
                   "cps": 0.0 if limits.max_cps is None or m["cost"] == 0 else max(0.0, m["cps"] - limits.max_cps),
                   "coverage": sum(max(0.0, limits.min_coverage.get(seg, 0.0) - m[f"reach_{seg}"])
                                   for seg in limits.segments)}

@@ -40,7 +40,7 @@ def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_
     status = {r["request_id"]: r for r in lake.read("ops.promo_request_status").collect()}
     assert status["t-ok"]["status"] == "planned" and status["t-cps"]["status"] == "failed"
     assert "cost-per-incremental-sale limit" in status["t-cps"]["reason"]
-    assert set(status["t-ok"]["model_versions"]) == {"order0", "order1", "redeem", "basket", "orders", "discount"}
+    assert set(status["t-ok"]["model_versions"]) == {"order0", "order1", "redeem", "basket", "orders", "discount", "usage"}
     a = lake.read("decisions.promo_assignments")
     first = a.where(F.col("request_id") == "t-ok").select("user_id", "design_id", "run_id").collect()
     assert a.where(F.col("request_id") == "t-cps").count() == 0

@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 
 from sendopt.channels.promo import designer, simulator
 from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
-from sendopt.channels.promo.features import pair_features
+from sendopt.channels.promo.features import normal_cdf, pair_features, with_usage
+from sendopt.channels.promo.models import incremental_share
 from sendopt.channels.promo.requests import RequestError, normalize_request, validate_request
 
 AS_OF = dt.date(2026, 3, 1)
@@ -181,6 +182,79 @@ def limits(**over):
     base = {"budget": 1000.0, "max_cps": None, "segments": ("new", "active"), "min_coverage": {},
             "weight_orders": 0.0, "weight_new": 0.0}
     return simulator.Limits(**{**base, **over})
+
+
+def test_usage_columns_follow_the_promo_terms_by_hand(spark):
+    """The usage model's design columns against the category's lognormal baskets, by quadrature; without category
+    data the customer's usual basket stands in; Φ matches math.erf."""
+    import math
+
+    zs = [-3.0, -1.2, 0.0, 0.4, 2.5]
+    got = spark.createDataFrame([(z,) for z in zs], "z double").select(normal_cdf(F.col("z")).alias("p")).collect()
+    assert [r["p"] for r in got] == pytest.approx([(1 + math.erf(z / math.sqrt(2))) / 2 for z in zs], abs=2e-7)
+    cols = ("id string, discount_pct double, voucher_value double, min_spend double, mcc_median double, "
+            "mcc_sigma double, exposure double, m_avg_amount double, all_avg_amount double")
+    rows = [("m20", 10.0, 5.0, 20.0, 40.0, 0.5, 1.0, -1.0, 30.0), ("m0", 10.0, 5.0, 0.0, 40.0, 0.5, 1.0, -1.0, 30.0),
+            ("nocat", 0.0, 60.0, 0.0, None, None, 0.0, -1.0, 30.0)]
+    out = {r["id"]: r for r in with_usage(spark.createDataFrame(rows, cols), 0.7, 0.1).collect()}
+    z = np.linspace(-9, 9, 200_001)
+    a = np.exp(np.log(40.0) + 0.5 * z)
+    dens = np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * (z[1] - z[0])
+    usable = dens[a >= 14.0].sum()
+    basket = (np.maximum(a, 20.0) * dens)[a >= 14.0].sum() / usable
+    m20 = out["m20"]
+    assert m20["strength_mcc"] == pytest.approx(0.1 + 5 / 40)
+    assert m20["usable_share"] == pytest.approx(usable, abs=1e-5) and m20["promo_basket"] == pytest.approx(basket, rel=1e-4)
+    assert m20["usage_weight"] == pytest.approx(usable * 1.1)
+    assert out["m0"]["usable_share"] == 1.0 and out["m0"]["promo_basket"] == pytest.approx(40 * math.exp(0.125))
+    nocat = out["nocat"]  # the usual basket (30) and the default spread; strength capped at 1
+    assert nocat["strength_mcc"] == 1.0 and nocat["promo_basket"] == pytest.approx(30 * math.exp(0.32))
+    assert nocat["usage_weight"] == pytest.approx(0.1)  # no category payments: the exposure floor alone
+
+
+def test_usage_values_cost_by_the_terms_and_incremental_share(spark):
+    """With the usage model the cost is expected redemptions × the terms on the redeemed basket, the incremental
+    orders the usage's incremental share, their GMV at that basket; the variances are Poisson."""
+    cols = ("request_id string, user_id string, segment string, discount_pct double, voucher_value double, "
+            "p0 double, p1 double, g0 double, g1 double, n0 double, n1 double, p_redeem_raw double, disc_r double, "
+            "usage double, usage_incremental double, promo_basket double, weight_orders double, "
+            "weight_new_customers double")
+    rows = [("r", "a", "new", 10.0, 5.0, 0.1, 0.5, 40.0, 50.0, 1.0, 2.0, 0.4, 5.0, 0.2, 0.15, 50.0, 0.0, 0.0),
+            ("r", "b", "new", 30.0, 50.0, 0.1, 0.5, 40.0, 50.0, 1.0, 2.0, 0.4, 5.0, 0.1, 0.05, 20.0, 0.0, 0.0)]
+    out = {r["user_id"]: r for r in simulator.with_values(spark.createDataFrame(rows, cols), 6.0).collect()}
+    a = out["a"]
+    assert a["discount"] == pytest.approx(10.0) and a["cost"] == pytest.approx(2.0)
+    assert a["cost_var"] == pytest.approx(0.2 * 100) and a["redeem_var"] == pytest.approx(0.2)
+    assert a["inc_orders"] == pytest.approx(0.15) and a["inc_gmv"] == pytest.approx(7.5)
+    assert a["value"] == pytest.approx(5.5) and a["new_inc"] == pytest.approx(0.15)
+    assert out["b"]["discount"] == pytest.approx(20.0)  # never more than the basket
+
+
+def test_incremental_share_of_redemptions_from_planted_campaigns(spark):
+    """Σ (orders per offered − per control) · offered / Σ redemptions of the offered, per segment; campaigns with
+    too few offered or control customers are left out; ``all`` pools the segments."""
+    rows = []
+    def camp(key, seg, offered, control):  # (orders, redemptions) per offered customer; orders per control one
+        rows.extend((seg, key, True, o, r) for o, r in offered)
+        rows.extend((seg, key, False, o, None) for o in control)
+    camp("c1", "new", [(1.0, 1)] * 10, [1.0] + [0.0] * 9)        # +0.9 orders per offered, 1 redemption each
+    camp("c2", "new", [(1.0, 1), (0.0, 0)] * 5, [1.0, 0.0] * 5)  # no increment, 0.5 redemptions each
+    camp("c3", "new", [(3.0, 3)] * 3, [0.0] * 10)                # 3 offered: too few, left out
+    camp("c4", "active", [(1.0, 1)] * 10, [1.0] * 10)            # all subsidised
+    df = spark.createDataFrame(rows, "segment string, key string, offered boolean, orders_all double, "
+                                     "redemptions long")
+    k = incremental_share(df)
+    assert k["new"] == pytest.approx(9 / 15) and k["active"] == pytest.approx(0.0)
+    assert k["all"] == pytest.approx(9 / 25) and set(k) == {"new", "active", "all"}
+
+
+def test_cost_margin_leaves_room_for_the_cost_models_error():
+    """The budget rule counts the predicted cost ``cost_margin`` higher: the plan's cost + z·sd fits
+    budget / (1 + margin)."""
+    prep = simulator.prepare(STATS)
+    lim = limits(budget=15.0, cost_margin=0.5)
+    p = simulator.build_plan(prep, STRENGTH, lim, simulator.PlanParams(split={"new": 1.0, "active": 0.0}))
+    assert p.metrics["cost_p90"] == pytest.approx(10.0, abs=1e-3) and p.metrics["budget"] == 15.0 and p.feasible
 
 
 def test_plan_takes_positive_buckets_best_first_and_hand_sums():
