@@ -58,6 +58,9 @@ class ModelConfig(Strict):
     usage_boost_round: int = Field(150, ge=1, description="effect usage: boosting rounds of the usage model (no "
                                    "early stopping: the noisy holdout rate stops it before the design's effect is "
                                    "learned)")
+    incremental_share_edges: list[float] = Field(
+        default_factory=lambda: [0.2], description="effect usage: offer strengths (against the category's median "
+        "basket) cutting the bins of the incremental share of redemptions, measured per segment and bin")
     exposure_floor: float = Field(0.1, gt=0, description="effect usage: category payments in the window added to "
                                   "every customer's expected ones (a customer without category history still "
                                   "can order)")

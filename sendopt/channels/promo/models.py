@@ -289,25 +289,38 @@ def usage_frame(df: DataFrame, cfg: ModelConfig) -> DataFrame:
     return x.withColumn("usage_rate", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double") / F.col("usage_weight"))
 
 
-def incremental_share(training: DataFrame, min_rows: int = 5) -> dict[str, float]:
-    """Per segment: the share of redemptions that are incremental orders, measured on the randomized campaigns —
+def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5) -> dict:
+    """The share of redemptions that are incremental orders, per segment and bin of the campaign's offer strength
+    against the category's basket (``strength_mcc`` cut at ``edges``: a weak offer is mostly used on orders that
+    would have happened anyway), measured on the randomized campaigns:
     Σ (orders per offered − per control customer) · offered / Σ redemptions of the offered, over the campaigns
-    with at least ``min_rows`` offered and control customers in the segment, clipped to [0, 1] (``all``: every
-    segment pooled, for a segment without such campaigns). The rest of the redemptions are subsidised orders that
-    would have happened anyway."""
+    with at least ``min_rows`` offered and control customers in the cell, clipped to [0, 1]. A cell without such
+    campaigns takes its segment's pooled share, a segment without any the pool of every segment (``all``). The
+    rest of the redemptions are subsidised orders.
+
+    Returns {"edges": edges, "share": {segment: [share per bin]}}."""
     red = F.coalesce(F.col("redemptions"), F.lit(0)).cast("double")
-    per = training.groupBy("segment", "key").agg(
+    per = training.withColumn("_bin", _bin(F.col("strength_mcc"), edges)).groupBy("segment", "_bin", "key").agg(
         F.sum(F.col("offered").cast("int")).alias("n1"), F.sum((~F.col("offered")).cast("int")).alias("n0"),
         F.avg(F.when(F.col("offered"), F.col("orders_all"))).alias("o1"),
         F.avg(F.when(~F.col("offered"), F.col("orders_all"))).alias("o0"),
         F.avg(F.when(F.col("offered"), red)).alias("r1"))
     per = per.where((F.col("n1") >= min_rows) & (F.col("n0") >= min_rows))
-    rows = per.groupBy("segment").agg(F.sum((F.col("o1") - F.col("o0")) * F.col("n1")).alias("num"),
-                                      F.sum(F.col("r1") * F.col("n1")).alias("den")).collect()  # ≤ 3 segments
-    out = {r["segment"]: min(1.0, max(0.0, r["num"] / r["den"])) for r in rows if r["den"]}
-    num, den = sum(r["num"] for r in rows if r["den"]), sum(r["den"] for r in rows if r["den"])
-    out["all"] = min(1.0, max(0.0, num / den)) if den else 0.0
-    return out
+    rows = per.groupBy("segment", "_bin").agg(F.sum((F.col("o1") - F.col("o0")) * F.col("n1")).alias("num"),
+                                              F.sum(F.col("r1") * F.col("n1")).alias("den")).collect()  # ≤ 3 × bins
+
+    def share(cells) -> float | None:
+        num, den = sum(r["num"] for r in cells), sum(r["den"] for r in cells)
+        return min(1.0, max(0.0, num / den)) if den else None
+
+    pooled = share(rows)
+    out = {"all": [pooled or 0.0] * (len(edges) + 1)}
+    for seg in sorted({r["segment"] for r in rows}):
+        mine = [r for r in rows if r["segment"] == seg]
+        seg_all = share(mine)
+        out[seg] = [next((v for v in (share([r for r in mine if r["_bin"] == b]), seg_all, pooled)
+                          if v is not None), 0.0) for b in range(len(edges) + 1)]
+    return {"edges": [float(e) for e in edges], "share": out}
 
 
 def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]) -> ModelSet:
@@ -341,8 +354,10 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         models[kind], line = fit_and_gate(ctx, kind, usage_frame(train_df, cfg), usage_frame(valid_df, cfg),
                                           current[kind], data_versions)
         lines.append(line)
-        out.usage = {"incremental_share": incremental_share(training), "near_share": cfg.near_share,
-                     "exposure_floor": cfg.exposure_floor}
+        design = {c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")}  # control rows too
+        at_design = with_usage(training.withColumns(design), cfg.near_share, cfg.exposure_floor)
+        out.usage = {"incremental_share": incremental_share(at_design, list(cfg.incremental_share_edges)),
+                     "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
     elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
         valid_e = pseudo_outcomes(out, valid_df, cfg.effect).localCheckpoint()
@@ -513,12 +528,17 @@ def uplift_factor(scale: dict[str, dict]):
     return k
 
 
-def _by_segment(values: dict[str, float]):
-    """A per-segment constant as a column (``all`` for a segment not listed)."""
-    out = F.lit(float(values.get("all", 0.0)))
-    for seg, v in sorted(values.items()):
+def incremental_share_column(share: dict):
+    """:func:`incremental_share`'s value for each row's segment and offer-strength bin (``all`` for a segment it
+    has not seen)."""
+    def pick(values: list[float]):
+        return F.element_at(F.array(*[F.lit(float(v)) for v in values]),
+                            _bin(F.col("strength_mcc"), share["edges"]) + 1)
+
+    out = pick(share["share"]["all"])
+    for seg, values in sorted(share["share"].items()):
         if seg != "all":
-            out = F.when(F.col("segment") == seg, F.lit(float(v))).otherwise(out)
+            out = F.when(F.col("segment") == seg, pick(values)).otherwise(out)
     return out
 
 
@@ -547,6 +567,6 @@ def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame
     x = predict_all(x, [(m[k], out) for k, out in heads])
     if effects and "usage" in m:
         x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight")).withColumn(
-            "usage_incremental", _by_segment(models.usage["incremental_share"]) * F.col("usage"))
+            "usage_incremental", incremental_share_column(models.usage["incremental_share"]) * F.col("usage"))
     return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
                                                                                              F.lit(1.0)))

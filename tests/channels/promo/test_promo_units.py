@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from sendopt.channels.promo import designer, simulator
 from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
 from sendopt.channels.promo.features import normal_cdf, pair_features, with_usage
-from sendopt.channels.promo.models import incremental_share
+from sendopt.channels.promo.models import incremental_share, incremental_share_column
 from sendopt.channels.promo.requests import RequestError, normalize_request, validate_request
 
 AS_OF = dt.date(2026, 3, 1)
@@ -231,21 +231,29 @@ def test_usage_values_cost_by_the_terms_and_incremental_share(spark):
 
 
 def test_incremental_share_of_redemptions_from_planted_campaigns(spark):
-    """Σ (orders per offered − per control) · offered / Σ redemptions of the offered, per segment; campaigns with
-    too few offered or control customers are left out; ``all`` pools the segments."""
+    """Σ (orders per offered − per control) · offered / Σ redemptions of the offered, per segment and strength
+    bin; campaigns with too few offered or control customers are left out; an empty bin takes its segment's
+    pooled share, an unseen segment ``all``; the column picks the row's cell."""
     rows = []
-    def camp(key, seg, offered, control):  # (orders, redemptions) per offered customer; orders per control one
-        rows.extend((seg, key, True, o, r) for o, r in offered)
-        rows.extend((seg, key, False, o, None) for o in control)
-    camp("c1", "new", [(1.0, 1)] * 10, [1.0] + [0.0] * 9)        # +0.9 orders per offered, 1 redemption each
-    camp("c2", "new", [(1.0, 1), (0.0, 0)] * 5, [1.0, 0.0] * 5)  # no increment, 0.5 redemptions each
-    camp("c3", "new", [(3.0, 3)] * 3, [0.0] * 10)                # 3 offered: too few, left out
-    camp("c4", "active", [(1.0, 1)] * 10, [1.0] * 10)            # all subsidised
-    df = spark.createDataFrame(rows, "segment string, key string, offered boolean, orders_all double, "
-                                     "redemptions long")
-    k = incremental_share(df)
-    assert k["new"] == pytest.approx(9 / 15) and k["active"] == pytest.approx(0.0)
-    assert k["all"] == pytest.approx(9 / 25) and set(k) == {"new", "active", "all"}
+
+    def camp(key, seg, strength, offered, control):  # (orders, redemptions) per offered; orders per control
+        rows.extend((seg, key, strength, True, o, r) for o, r in offered)
+        rows.extend((seg, key, strength, False, o, None) for o in control)
+
+    camp("c1", "new", 0.3, [(1.0, 1)] * 10, [1.0] + [0.0] * 9)        # strong: +0.9 orders per offered, 1 redemption
+    camp("c2", "new", 0.1, [(1.0, 1), (0.0, 0)] * 5, [1.0, 0.0] * 5)  # weak: no increment, 0.5 redemptions each
+    camp("c3", "new", 0.1, [(3.0, 3)] * 3, [0.0] * 10)                # 3 offered: too few, left out
+    camp("c4", "active", 0.1, [(1.0, 1)] * 10, [1.0] * 10)            # all subsidised
+    df = spark.createDataFrame(rows, "segment string, key string, strength_mcc double, offered boolean, "
+                                     "orders_all double, redemptions long")
+    k = incremental_share(df, [0.2])
+    assert k["edges"] == [0.2] and set(k["share"]) == {"new", "active", "all"}
+    assert k["share"]["new"] == pytest.approx([0.0, 0.9])
+    assert k["share"]["active"] == pytest.approx([0.0, 0.0])  # its strong bin: the segment's pooled share
+    assert k["share"]["all"] == pytest.approx([9 / 25] * 2)
+    probe = spark.createDataFrame([("new", 0.1), ("new", 0.5), ("churned", 0.5)], "segment string, strength_mcc double")
+    got = [r["k"] for r in probe.select(incremental_share_column(k).alias("k")).collect()]
+    assert got == pytest.approx([0.0, 0.9, 9 / 25])
 
 
 def test_cost_margin_leaves_room_for_the_cost_models_error():
