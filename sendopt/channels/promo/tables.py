@@ -135,8 +135,9 @@ PROMO_ASSIGNMENTS = TableSpec(
         col("min_spend", "double", "Minimum basket to redeem", nullable=False, unit="currency"),
         col("start_date", "date", "First campaign day", nullable=False),
         col("end_date", "date", "Last campaign day", nullable=False),
-        col("p_redeem", "double", "Predicted redemption probability", nullable=False, unit="probability"),
-        col("predicted_incremental_orders", "double", "Predicted P(order | promo) − P(order | none)",
+        col("p_redeem", "double", "Predicted redemptions: the expected number (promo.models.effect usage) or the "
+            "probability (t, ipw, dr)", nullable=False, unit="redemptions"),
+        col("predicted_incremental_orders", "double", "Predicted incremental orders (with the promo − without)",
             nullable=False, unit="orders"),
         col("predicted_incremental_gmv", "double", "Predicted GMV with − without the promo", nullable=False,
             unit="currency"),
