@@ -518,28 +518,30 @@ def _bin(value, edges):
     return b
 
 
+def _binned(values: list[float], by: str, edges: list[float]):
+    """The value of the bin of ``by`` (cut at ``edges``) each row falls in."""
+    return F.element_at(F.array(*[F.lit(float(v)) for v in values]), _bin(F.col(by), edges) + 1)
+
+
+def _per_segment(columns: dict[str, object], default):
+    """Each row's column of its segment (``default`` for a segment not in ``columns``)."""
+    out = default
+    for seg, col in sorted(columns.items()):
+        out = F.when(F.col("segment") == seg, col).otherwise(out)
+    return out
+
+
 def uplift_factor(scale: dict[str, dict]):
     """The Spark column of :func:`uplift_scale`'s factor for each row's segment and bin."""
-    k = F.lit(1.0)
-    for seg, m in sorted(scale.items()):
-        factor = F.element_at(F.array(*[F.lit(float(v)) for v in m["k"]]),
-                              _bin(F.col(m.get("by", "offer_strength")), m["edges"]) + 1)
-        k = F.when(F.col("segment") == seg, factor).otherwise(k)
-    return k
+    return _per_segment({seg: _binned(m["k"], m.get("by", "offer_strength"), m["edges"])
+                         for seg, m in scale.items()}, F.lit(1.0))
 
 
 def incremental_share_column(share: dict):
     """:func:`incremental_share`'s value for each row's segment and offer-strength bin (``all`` for a segment it
     has not seen)."""
-    def pick(values: list[float]):
-        return F.element_at(F.array(*[F.lit(float(v)) for v in values]),
-                            _bin(F.col("strength_mcc"), share["edges"]) + 1)
-
-    out = pick(share["share"]["all"])
-    for seg, values in sorted(share["share"].items()):
-        if seg != "all":
-            out = F.when(F.col("segment") == seg, pick(values)).otherwise(out)
-    return out
+    cells = {seg: _binned(values, "strength_mcc", share["edges"]) for seg, values in share["share"].items()}
+    return _per_segment({k: v for k, v in cells.items() if k != "all"}, cells["all"])
 
 
 def control_predictions(df: DataFrame, models) -> DataFrame:
