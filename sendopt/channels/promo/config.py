@@ -58,9 +58,15 @@ class ModelConfig(Strict):
     usage_boost_round: int = Field(150, ge=1, description="effect usage: boosting rounds of the usage model (no "
                                    "early stopping: the noisy holdout rate stops it before the design's effect is "
                                    "learned)")
+    usage_params: dict[str, Any] = Field(default_factory=dict, description="effect usage: LightGBM parameters of "
+                                         "the usage model over ``params`` (its label is a rate of rare events: "
+                                         "larger leaves)")
     incremental_share_edges: list[float] = Field(
         default_factory=lambda: [0.2], description="effect usage: offer strengths (against the category's median "
         "basket) cutting the bins of the incremental share of redemptions, measured per segment and bin")
+    incremental_share_prior: float = Field(30.0, ge=0, description="effect usage: redemptions' worth of weight "
+                                           "that shrinks a bin's incremental share towards its segment's, and a "
+                                           "segment's towards every segment's (0: each cell alone)")
     exposure_floor: float = Field(0.1, gt=0, description="effect usage: category payments in the window added to "
                                   "every customer's expected ones (a customer without category history still "
                                   "can order)")

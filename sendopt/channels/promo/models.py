@@ -219,6 +219,7 @@ def fit_kind(spark, kind: str, train_df: DataFrame, valid_df: DataFrame, cfg: Mo
     rounds, stopping = cfg.num_boost_round, cfg.early_stopping_rounds
     if kind in USAGE_KINDS:  # the design's effect builds up slowly; the noisy holdout rate stops it too early
         rounds, stopping = cfg.usage_boost_round, 0
+        params.update(cfg.usage_params)
     spec = TrainSpec(features=list(feats), label=label, categorical=[c for c in CATEGORICAL if c in feats],
                      params=params, num_boost_round=rounds,
                      early_stopping_rounds=stopping, max_train_rows=cfg.max_train_rows,
@@ -289,14 +290,18 @@ def usage_frame(df: DataFrame, cfg: ModelConfig) -> DataFrame:
     return x.withColumn("usage_rate", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double") / F.col("usage_weight"))
 
 
-def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5) -> dict:
+def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5, prior: float = 0.0) -> dict:
     """The share of redemptions that are incremental orders, per segment and bin of the campaign's offer strength
     against the category's basket (``strength_mcc`` cut at ``edges``: a weak offer is mostly used on orders that
     would have happened anyway), measured on the randomized campaigns:
     Σ (orders per offered − per control customer) · offered / Σ redemptions of the offered, over the campaigns
-    with at least ``min_rows`` offered and control customers in the cell, clipped to [0, 1]. A cell without such
-    campaigns takes its segment's pooled share, a segment without any the pool of every segment (``all``). The
-    rest of the redemptions are subsidised orders.
+    with at least ``min_rows`` offered and control customers in the cell. The rest of the redemptions are
+    subsidised orders.
+
+    A cell is shrunk towards its segment's pooled share, and a segment towards the pool of every segment
+    (``all``), with the weight of ``prior`` redemptions: (Σ num + prior · parent) / (Σ redemptions + prior),
+    clipped to [0, 1]. A cell of a few dozen redemptions is mostly noise (a small segment's weak bin measured
+    1.0 where the truth is 0.14); a cell without campaigns takes its parent's share.
 
     Returns {"edges": edges, "share": {segment: [share per bin]}}."""
     red = F.coalesce(F.col("redemptions"), F.lit(0)).cast("double")
@@ -309,17 +314,18 @@ def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5
     rows = per.groupBy("segment", "_bin").agg(F.sum((F.col("o1") - F.col("o0")) * F.col("n1")).alias("num"),
                                               F.sum(F.col("r1") * F.col("n1")).alias("den")).collect()  # ≤ 3 × bins
 
-    def share(cells) -> float | None:
+    def share(cells, parent: float, weight: float = prior) -> float:
         num, den = sum(r["num"] for r in cells), sum(r["den"] for r in cells)
-        return min(1.0, max(0.0, num / den)) if den else None
+        if den + weight <= 0:
+            return parent
+        return min(1.0, max(0.0, (num + weight * parent) / (den + weight)))
 
-    pooled = share(rows)
-    out = {"all": [pooled or 0.0] * (len(edges) + 1)}
+    pooled = share(rows, 0.0, weight=0.0)
+    out = {"all": [pooled] * (len(edges) + 1)}
     for seg in sorted({r["segment"] for r in rows}):
         mine = [r for r in rows if r["segment"] == seg]
-        seg_all = share(mine)
-        out[seg] = [next((v for v in (share([r for r in mine if r["_bin"] == b]), seg_all, pooled)
-                          if v is not None), 0.0) for b in range(len(edges) + 1)]
+        seg_all = share(mine, pooled)
+        out[seg] = [share([r for r in mine if r["_bin"] == b], seg_all) for b in range(len(edges) + 1)]
     return {"edges": [float(e) for e in edges], "share": out}
 
 
@@ -356,7 +362,8 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         lines.append(line)
         design = {c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")}  # control rows too
         at_design = with_usage(training.withColumns(design), cfg.near_share, cfg.exposure_floor)
-        out.usage = {"incremental_share": incremental_share(at_design, list(cfg.incremental_share_edges)),
+        out.usage = {"incremental_share": incremental_share(at_design, list(cfg.incremental_share_edges),
+                                                             prior=cfg.incremental_share_prior),
                      "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
     elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()

@@ -79,13 +79,19 @@ def report_cells(customers: DataFrame, run_date: dt.date, cfg: ReportConfig) -> 
     def when_on(c):
         return F.when(on, c)
 
+    # p_redeem is the expected number of redemptions under the usage model (its version is in model_version)
+    # and P(redeem) otherwise: the actual side is measured the same way
+    counts = F.coalesce(F.col("model_version").contains("usage="), F.lit(False))
+    redeemed = F.when(counts, F.col("redemptions").cast("double")).otherwise((F.col("redemptions") > 0).cast("double"))
+
     cells = customers.groupBy("request_id", "segment", "design_id").agg(
         F.first("campaign_id", ignorenulls=True).alias("campaign_id"),
         F.min("start_date").alias("start_date"), F.max("end_date").alias("end_date"),
         n_on.alias("offered_customers"), F.coalesce(n_off, F.lit(0)).alias("control_customers"),
         F.sum(when_on(F.col("redemptions"))).cast("long").alias("redemptions"),
         F.avg(when_on(F.col("p_redeem"))).alias("predicted_redemption_rate"),
-        F.avg(when_on((F.col("redemptions") > 0).cast("double"))).alias("actual_redemption_rate"),
+        F.avg(when_on(redeemed)).alias("actual_redemption_rate"),
+        F.var_samp(when_on(redeemed)).alias("_v_red"),
         F.sum(when_on(F.col("predicted_cost"))).alias("predicted_cost"),
         F.sum(when_on(F.col("discount"))).alias("actual_cost"),
         F.sum(when_on(F.col("discount") * F.col("discount") / F.greatest(F.col("redemptions"), F.lit(1))))
@@ -96,8 +102,7 @@ def report_cells(customers: DataFrame, run_date: dt.date, cfg: ReportConfig) -> 
         F.avg(when_on(F.col("orders"))).alias("_m_on"), F.var_samp(when_on(F.col("orders"))).alias("_v_on"),
         F.avg(F.when(off, F.col("orders"))).alias("_m_off"), F.var_samp(F.when(off, F.col("orders"))).alias("_v_off"),
     )
-    rate_se = F.sqrt(F.col("actual_redemption_rate") * (1 - F.col("actual_redemption_rate"))
-                     / F.greatest(F.col("offered_customers"), F.lit(1)))
+    rate_se = F.sqrt(F.coalesce(F.col("_v_red"), F.lit(0.0)) / F.greatest(F.col("offered_customers"), F.lit(1)))
     inc_se = F.col("offered_customers") * F.sqrt(
         F.coalesce(F.col("_v_on"), F.lit(0.0)) / F.greatest(F.col("offered_customers"), F.lit(1))
         + F.coalesce(F.col("_v_off"), F.lit(0.0)) / F.greatest(F.col("control_customers"), F.lit(1)))
@@ -124,7 +129,7 @@ def report_cells(customers: DataFrame, run_date: dt.date, cfg: ReportConfig) -> 
               F.col("incremental_orders_se")),
     ))
     return cells.withColumn("drifted", flags).withColumn("report_date", F.lit(run_date)).drop(
-        "_cost_sq", "_pb", "_basket", "_m_on", "_v_on", "_m_off", "_v_off")
+        "_cost_sq", "_pb", "_basket", "_m_on", "_v_on", "_m_off", "_v_off", "_v_red")
 
 
 def retrain_triggers(cells: DataFrame, versions: DataFrame, run_date: dt.date, cfg: ReportConfig) -> DataFrame:

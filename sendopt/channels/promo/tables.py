@@ -194,9 +194,10 @@ PROMO_REPORTS = TableSpec(
         col("offered_customers", "long", "Customers offered the design", nullable=False),
         col("control_customers", "long", "Logged control customers of the segment (holdout)", nullable=False),
         col("redemptions", "long", "Orders paid with the promo", nullable=False),
-        col("predicted_redemption_rate", "double", "Mean predicted P(redeem) of the offered", unit="probability"),
-        col("actual_redemption_rate", "double", "Share of the offered who redeemed at least once",
-            unit="probability"),
+        col("predicted_redemption_rate", "double", "Mean p_redeem of the offered: redemptions per customer "
+            "(usage model) or P(redeem)", unit="redemptions"),
+        col("actual_redemption_rate", "double", "The same measured: redemptions per offered customer (usage "
+            "model) or the share who redeemed at least once", unit="redemptions"),
         col("predicted_cost", "double", "Σ predicted discount cost", unit="currency"),
         col("actual_cost", "double", "Σ discount paid", unit="currency"),
         col("predicted_basket", "double", "Predicted mean basket per redemption (null: the plan gives none)",

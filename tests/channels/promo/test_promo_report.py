@@ -92,3 +92,20 @@ def test_no_trigger_inside_the_bound_or_below_the_minimum_count(logged, spark):
     assert cells["new"].drifted == [] and cells["new"].actual_cost == pytest.approx(200.0)
     with pytest.raises(ValueError, match="p_redeem"):
         ended_assignments(_logs(spark, 1)[0].drop("p_redeem"), END)
+
+
+def test_usage_model_redemptions_are_counted_per_customer(spark):
+    """Under the usage model (its version in model_version) p_redeem is the expected number of redemptions,
+    so the actual side counts every redemption per offered customer, not the share who redeemed once."""
+    from pyspark.sql import functions as F
+
+    assign, camps, red, pay = _logs(spark, offered_orders=1)
+    assign = assign.withColumn("model_version", F.lit("order0=1,usage=4"))
+    twice = red.where(F.col("user_id").startswith("a"))  # every active customer redeems twice
+    ended = ended_assignments(assign, END + dt.timedelta(days=1))
+    customers = customer_outcomes(ended, camps, red.unionByName(twice), pay)
+    cells = {r.segment: r for r in report_cells(customers, END, ReportConfig(min_redemptions=10)).collect()}
+    assert cells["active"].actual_redemption_rate == pytest.approx(2.0)  # 80 redemptions / 40 offered
+    assert cells["active"].predicted_redemption_rate == pytest.approx(0.9)
+    assert "redemption_rate" in cells["active"].drifted
+    assert cells["new"].actual_redemption_rate == pytest.approx(0.5) and "redemption_rate" not in cells["new"].drifted

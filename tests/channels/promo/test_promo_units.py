@@ -255,6 +255,15 @@ def test_incremental_share_of_redemptions_from_planted_campaigns(spark):
     got = [r["k"] for r in probe.select(incremental_share_column(k).alias("k")).collect()]
     assert got == pytest.approx([0.0, 0.9, 9 / 25])
 
+    # shrunk with `prior` redemptions' weight: segment towards all, bin towards its segment
+    s = incremental_share(df, [0.2], prior=5.0)["share"]
+    pooled = 9 / 25
+    new_all = (9 + 5 * pooled) / (15 + 5)  # new: num 0 + 9, 5 + 10 redemptions
+    assert s["all"] == pytest.approx([pooled] * 2)
+    assert s["new"] == pytest.approx([(0 + 5 * new_all) / (5 + 5), (9 + 5 * new_all) / (10 + 5)])
+    act_all = (0 + 5 * pooled) / (10 + 5)
+    assert s["active"] == pytest.approx([(0 + 5 * act_all) / (10 + 5), act_all])  # the empty bin: its segment's
+
 
 def test_cost_margin_leaves_room_for_the_cost_models_error():
     """The budget rule counts the predicted cost ``cost_margin`` higher: the plan's cost + z·sd fits
