@@ -40,17 +40,22 @@ class DoseResponse:
     delta: tuple[tuple[float, ...], ...]  # [level][class]; class 0 and the anchor level are 0
     zeros: dict[int, tuple[float, ...]] = field(default_factory=dict)  # class -> levels where P = 0
     rows: int = 0
+    #: the carry-over of the previous period's treatment: the feature that measures it (``carry_feature``,
+    #: e.g. last week's sends) and one logit slope per class (class 0: 0) on (feature − anchor)
+    carry_feature: str | None = None
+    carry: tuple[float, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps({"treatment": self.treatment, "levels": self.levels, "anchor": self.anchor,
                            "delta": self.delta, "zeros": {str(c): v for c, v in self.zeros.items()},
-                           "rows": self.rows})
+                           "rows": self.rows, "carry_feature": self.carry_feature, "carry": self.carry})
 
     @classmethod
     def from_json(cls, text: str) -> DoseResponse:
         d = json.loads(text)
         return cls(d["treatment"], tuple(d["levels"]), d["anchor"], tuple(tuple(r) for r in d["delta"]),
-                   {int(c): tuple(v) for c, v in d["zeros"].items()}, d.get("rows", 0))
+                   {int(c): tuple(v) for c, v in d["zeros"].items()}, d.get("rows", 0),
+                   d.get("carry_feature"), tuple(d.get("carry") or ()))
 
     def level_index(self, t: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(np.asarray(self.levels), t)
@@ -93,7 +98,8 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
                       treatment: str, levels: Sequence[float], anchor: float,
                       zeros: dict[int, Sequence[float]] | None = None, ridge: float = 1.0,
                       smoothness: float = 0.0, scales: dict[int, str] | None = None,
-                      prior: DoseResponse | None = None, prior_strength: float = 0.0) -> DoseResponse:
+                      prior: DoseResponse | None = None, prior_strength: float = 0.0,
+                      prev: np.ndarray | None = None, carry_feature: str | None = None) -> DoseResponse:
     """Penalised maximum-likelihood ``delta`` given fixed base logits (n × C), treatment levels and labels.
 
     ``ridge`` is an L2 penalty (it keeps levels with little data near the anchor);
@@ -107,6 +113,12 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
     ``prior_strength`` (in rows, like ``ridge``) shrink the curve towards that shared curve instead of
     leaving a thin market's levels to their own few rows: a hierarchical pull, strong where this
     market's data are thin and negligible where they are many.
+
+    ``prev`` (the previous period's treatment per row, measured by ``carry_feature``) adds one slope per
+    class on (prev − anchor): the carry-over of last period's dose (fatigue memory: last week's sends still
+    raise this week's unsubscribes). On randomized rows whose previous level was randomized too it is
+    identified like ``delta``; the base logits must then be scored with the feature held at the anchor, so
+    the head owns its whole effect. A policy that keeps the dose t every period is valued with prev = t.
     """
     from scipy.optimize import minimize
 
@@ -167,26 +179,58 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
                  + prior_strength * (pull ** 2).sum())
         return float(value), grad[free] + 2 * ridge * theta + grad_smooth[free] + 2 * prior_strength * pull
 
-    result = minimize(objective, centre.copy(), jac=True, method="L-BFGS-B")
-    delta = unpack(result.x)
+    n_delta = int(free.sum())
+    if prev is not None:  # one carry-over slope per class but the reference, on (prev − anchor)
+        lag = np.asarray(prev, dtype=float) - float(anchor)
+        centre = np.concatenate([centre, np.zeros(num_class - 1)])
+
+        def with_carry(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            gamma = np.concatenate([[0.0], theta[n_delta:]])
+            d = unpack(theta[:n_delta])
+            z = base + gamma[None, :] * lag[:, None] + d[li] + penalty[li]
+            p = _softmax(z)
+            ll = np.log(np.maximum(p[np.arange(n), y], 1e-300))
+            resid = (p - onehot) * w[:, None]
+            grad = np.zeros_like(d)
+            np.add.at(grad, li, resid)
+            curve = second @ d.ravel()
+            grad_smooth = (2 * smoothness * (second.T @ curve)).reshape(d.shape)
+            pull = theta[:n_delta] - centre[:n_delta]
+            value = (-(w * ll).sum() + ridge * (theta ** 2).sum() + smoothness * (curve ** 2).sum()
+                     + prior_strength * (pull ** 2).sum())
+            g_delta = grad[free] + 2 * ridge * theta[:n_delta] + grad_smooth[free] + 2 * prior_strength * pull
+            g_carry = (resid * lag[:, None]).sum(axis=0)[1:] + 2 * ridge * theta[n_delta:]
+            return float(value), np.concatenate([g_delta, g_carry])
+
+        result = minimize(with_carry, centre.copy(), jac=True, method="L-BFGS-B")
+        carry = (0.0, *(float(v) for v in result.x[n_delta:]))
+    else:
+        result = minimize(objective, centre.copy(), jac=True, method="L-BFGS-B")
+        carry, carry_feature = (), None
+    delta = unpack(result.x[:n_delta])
     return DoseResponse(treatment, levels, float(anchor), tuple(tuple(float(v) for v in r) for r in delta),
-                        head.zeros, n)
+                        head.zeros, n, carry_feature, carry)
 
 
 def compose(df: DataFrame, raw_cols: Sequence[str], treatment_col: str, head: DoseResponse,
-            out_cols: Sequence[str]) -> DataFrame:
-    """Probabilities from base logits (``raw_cols``, at the anchor) plus the head at ``treatment_col``.
+            out_cols: Sequence[str], prev: Column | None = None) -> DataFrame:
+    """Probabilities from base logits (``raw_cols``, at the anchor) plus the head at ``treatment_col``, and
+    its carry-over slopes at ``prev`` (the previous period's dose; default: the treatment itself, i.e. the
+    value of keeping that dose every period).
 
     Plain Spark columns: a small lookup per class, a softmax — no Python UDF.
     """
     mask = head.mask(len(raw_cols))
     t = F.col(treatment_col).cast("double")
+    lag = (t if prev is None else prev.cast("double")) - F.lit(head.anchor)
     logits: list[Column] = []
     for c, raw in enumerate(raw_cols):
         shift = F.lit(None).cast("double")
         for i, level in enumerate(head.levels):
             value = F.lit(None).cast("double") if mask[i, c] else F.lit(head.delta[i][c])
             shift = F.when(t == F.lit(level), value).otherwise(shift)
+        if head.carry and head.carry[c]:
+            shift = shift + F.lit(head.carry[c]) * F.coalesce(lag, F.lit(0.0))
         logits.append(F.col(raw) + shift)  # null = impossible (or an unknown level: caught below)
     top = F.greatest(*[F.coalesce(z, F.lit(-1e300)) for z in logits])
     exps = [F.coalesce(F.exp(z - top), F.lit(0.0)) for z in logits]

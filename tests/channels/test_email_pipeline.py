@@ -202,23 +202,29 @@ def test_evaluation_compares_policies_against_the_truth(daily):
         assert r.users > 0
 
 
-def test_a_market_head_pooled_with_every_market_follows_the_shared_curve(daily, spark):
-    """``k_effect_pooling``: the head is shrunk towards the curve of every market's randomized weeks (scored with
-    this market's booster); a very strong pull gives that shared curve, none gives the market's own."""
+def _fit_south_beta(daily, spark, *settings):
+    """south/beta's model fitted in-process on the fixture's lake with ``settings`` (no feature trimming)."""
     import logging
 
-    from sendopt.channels.email.training import fit_market, training_frame
+    from sendopt.channels.email.training import fit_market
     from sendopt.config import load_config
     from sendopt.runner import JobContext
 
     args, _, lake = daily
-    overrides = [a for a in args if a != "--set"] + ["email.training.select_features=false",
-                                                     "email.training.k_effect_pooling=1e7"]
+    overrides = [a for a in args if a != "--set"] + ["email.training.select_features=false", *settings]
     config = load_config("local", overrides=overrides)
     ctx = JobContext(job="train-email", spark=spark, config=config, lake=lake, run_id="t",
                      run_date=dt.date.fromisoformat(DATE), log=logging.getLogger("test"), loader=None,
                      region="south", brand="beta")
-    fitted = fit_market(ctx)
+    return ctx, fit_market(ctx)
+
+
+def test_a_market_head_pooled_with_every_market_follows_the_shared_curve(daily, spark):
+    """``k_effect_pooling``: the head is shrunk towards the curve of every market's randomized weeks (scored with
+    this market's booster); a very strong pull gives that shared curve, none gives the market's own."""
+    from sendopt.channels.email.training import training_frame
+
+    ctx, fitted = _fit_south_beta(daily, spark, "email.training.k_effect_pooling=1e7")
     model, result = fitted.model, fitted.report.result
     head = model.head_for(result.model_str)
     assert fitted.params["k_effect_pooling"] == 1e7
@@ -229,4 +235,39 @@ def test_a_market_head_pooled_with_every_market_follows_the_shared_curve(daily, 
     assert shared.rows > 2 * own.rows  # every market's randomized weeks, not this market's alone
     assert np.abs(np.array(head.delta) - np.array(shared.delta)).max() < 1e-3
     assert np.abs(np.array(head.delta) - np.array(own.delta)).max() > 1e-2
+    fitted.data.unpersist()
+
+
+def test_a_head_with_the_carry_over_of_last_weeks_sends_chooses_k_for_keeping_it(daily, spark):
+    """``k_carryover: sends_7d``: the head learns a slope on last week's sends from the randomized weeks, the
+    booster is scored with that feature held at the anchor, and every candidate k gets this week's
+    probabilities (after the sends it really had) and the steady ones (k sent every week) that the choice uses."""
+    from sendopt.channels.email.decide import expected_revenue, score_candidates
+
+    ctx, fitted = _fit_south_beta(daily, spark, "email.training.k_carryover=sends_7d")
+    config = ctx.config
+    model, result = fitted.model, fitted.report.result
+    head = model.head_for(result.model_str)
+    assert head.carry_feature == "sends_7d" and len(head.carry) == 3 and head.carry[0] == 0.0
+    users = fitted.data.where(F.col("policy") == "exploration").drop("k").limit(50).withColumn("_u", F.col("user_id"))
+    users = users.withColumn("sends_7d", F.lit(0.0)).union(users.withColumn("sends_7d", F.lit(7.0)))
+    users = users.withColumn("user_id", F.concat_ws("|", "user_id", F.col("sends_7d").cast("string")))
+    users = users.withColumn("revenue", expected_revenue(config.email.value))
+    scored = score_candidates(users, model, result.model_str, config.email).cache()
+    assert {"p_unsubscribe_steady", "choice_value", "net_value"} <= set(scored.columns)
+    rows = {}
+    for r in scored.where(F.col("k") == 7.0).collect():
+        rows.setdefault(r["_u"], {})[r.sends_7d] = r
+    assert len(rows) > 10
+    gamma = head.carry[2]  # unsubscribe
+    for pair in rows.values():
+        after_none, after_seven = pair[0.0], pair[7.0]
+        # the booster never sees last week's sends (held at the anchor): the steady week is the same
+        assert after_none.p_unsubscribe_steady == pytest.approx(after_seven.p_unsubscribe_steady, rel=1e-12)
+        # after 7 sends, a week of 7 is the steady week of 7; after none it carries less (or more) fatigue
+        assert after_seven.p_unsubscribe == pytest.approx(after_seven.p_unsubscribe_steady, rel=1e-12)
+        assert np.sign(after_seven.p_unsubscribe - after_none.p_unsubscribe) == np.sign(gamma)
+    zero = scored.where(F.col("k") == 0.0)
+    assert zero.where((F.col("p_unsubscribe") != 0) | (F.col("p_unsubscribe_steady") != 0)).count() == 0
+    scored.unpersist()
     fitted.data.unpersist()

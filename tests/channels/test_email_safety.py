@@ -28,13 +28,13 @@ EMAIL = _with_estimator(EmailConfig(candidate_frequencies=(0, 3, 7), reference_f
 INCUMBENT = Option("incumbent", "fixed", k=3, source="first run")
 SCHEMA = ("user_id string, bin int, logged_k int, prob double, reward double, unsub double, purchased double, "
           "by_k array<struct<k:double,net_value:double,p_purchase:double,p_unsubscribe:double,"
-          "p_no_action:double>>, optimal_frequency int, email_consent double")
+          "p_no_action:double,choice_value:double>>, optimal_frequency int, email_consent double")
 
 
 def _replay(spark, reward, model):
     """240 user-weeks, k logged uniformly over (0, 3, 7) with probability 1/3; ``reward(bin, k)`` is what
     happened (plus a little noise), ``model(k)`` what the model believes a user-week at k is worth."""
-    by_k = [(float(k), model(k), 0.1, 0.01, 0.89) for k in (0, 3, 7)]
+    by_k = [(float(k), model(k), 0.1, 0.01, 0.89, model(k)) for k in (0, 3, 7)]
     rows = []
     for i in range(240):
         b, k = 1 + i % 2, (0, 3, 7)[(i // 2) % 3]

@@ -18,7 +18,7 @@ EMAIL = EmailConfig(candidate_frequencies=(0, 7), reference_frequency=7, bins=2,
 
 
 def _by_k(nv0, pu0, nv7, pu7):
-    return [(0.0, nv0, 0.1, pu0, 0.9 - pu0), (7.0, nv7, 0.2, pu7, 0.8 - pu7)]
+    return [(0.0, nv0, 0.1, pu0, 0.9 - pu0, nv0), (7.0, nv7, 0.2, pu7, 0.8 - pu7, nv7)]
 
 
 # user, bin, logged k, logging prob, reward, unsubscribed, purchased, by_k, k under the tiers policy
@@ -30,7 +30,7 @@ ROWS = [
 ]
 SCHEMA = ("user_id string, bin int, logged_k int, prob double, reward double, unsub double, purchased double, "
           "by_k array<struct<k:double,net_value:double,p_purchase:double,p_unsubscribe:double,"
-          "p_no_action:double>>, k_tiers int")
+          "p_no_action:double,choice_value:double>>, k_tiers int")
 
 
 @pytest.fixture(scope="module")

@@ -112,3 +112,41 @@ def test_a_thin_market_shrunk_towards_the_pooled_curve_is_closer_to_the_truth():
     other = DoseResponse("k", LEVELS, 2.0, shared.delta, shared.zeros)
     with pytest.raises(ModelError, match="prior head"):
         fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, prior=other, prior_strength=1.0)
+
+
+def test_carry_over_of_last_periods_dose_is_recovered_and_composed_at_steady_state(spark):
+    """A planted fatigue memory (last week's k raises this week's unsubscribe logit by 0.09 per email, with
+    last week's k randomized too) is recovered by the carry-over slope; the curve itself stays recovered.
+    Composed without ``prev`` the head values keeping k every week; with ``prev`` the week after that dose."""
+    from pyspark.sql import functions as F
+
+    base, k, _, _, _ = planted(60_000, seed=3)
+    rng = np.random.default_rng(4)
+    prev = rng.integers(0, 8, len(k)).astype(float)
+    purchase = 0.9 * (1 - np.exp(-k / 2)) - 0.9 * (1 - np.exp(-1.5))
+    unsub = np.where(k > 0, 0.3 * (k - 3) + 0.09 * (prev - 3), -np.inf)
+    z = base + np.c_[np.zeros(len(k)), purchase, unsub]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = (rng.uniform(size=(len(k), 1)) > p.cumsum(1)).sum(1)
+    head = fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, zeros={2: (0.0,)},
+                             ridge=1.0, smoothness=50.0, prev=prev, carry_feature="sends_7d")
+    assert head.carry_feature == "sends_7d" and head.carry[0] == 0.0
+    assert head.carry[2] == pytest.approx(0.09, abs=0.04) and abs(head.carry[1]) < 0.04
+    assert np.abs(np.array(head.delta)[1:, 2] - 0.3 * (np.arange(1, 8) - 3)).max() < 0.35
+    assert DoseResponse.from_json(head.to_json()) == head
+    blind = fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, zeros={2: (0.0,)},
+                              ridge=1.0, smoothness=50.0)
+    assert blind.carry == () and blind.carry_feature is None
+
+    raw = spark.createDataFrame(pd.DataFrame({"r0": [0.0] * 2, "r1": [-2.0] * 2, "r2": [-5.0] * 2,
+                                              "k": [6.0, 6.0], "sends_7d": [0.0, 6.0]}))
+    cols = ["r0", "r1", "r2"]
+    steady = compose(raw, cols, "k", head, ["p0", "p1", "p2"]).toPandas()
+    after = compose(raw, cols, "k", head, ["p0", "p1", "p2"], prev=F.col("sends_7d")).toPandas()
+    # kept every week = the week after 6 emails; the week after none has fewer unsubscribes
+    np.testing.assert_allclose(steady.p2, after.p2[1], rtol=1e-12)
+    g, d = head.carry[2], np.array(head.delta)[6, 2]
+    zz = np.array([0.0, -2.0 + np.array(head.delta)[6, 1] - 3 * head.carry[1], -5.0 + d - 3 * g])
+    np.testing.assert_allclose(after.p2[0], np.exp(zz[2]) / np.exp(zz).sum(), rtol=1e-9)
+    assert after.p2[0] < after.p2[1]

@@ -98,7 +98,7 @@ def candidate_terms(email: EmailConfig, region: str) -> tuple[Column, Column, li
     for t in email.candidate_frequencies:
         k = hard_rules(F.lit(t), email, region)[0]
         terms.append(CandidateTerms(t, k, (logged_k == k).cast("double") / F.col("prob"),
-                                    at_k(by_k, k, "net_value"), at_k(by_k, k, "p_unsubscribe")))
+                                    at_k(by_k, k, "choice_value"), at_k(by_k, k, "p_unsubscribe")))
     return at_k(by_k, logged_k, "net_value"), at_k(by_k, logged_k, "p_unsubscribe"), terms
 
 

@@ -35,6 +35,10 @@ class TrainingConfig(Strict):
     k_effect_pooling: float = Field(0.0, ge=0, description="shrink each market's head towards the curve "
                                     "fitted on every market's randomized weeks, with this strength (in rows, "
                                     "like k_effect_ridge); 0 = each market's curve from its own weeks alone")
+    k_carryover: str | None = Field(
+        None, description="feature measuring last week's sends (e.g. sends_7d): the head then learns their "
+        "carry-over (fatigue memory) on the randomized weeks, with the booster scored at that feature held at "
+        "the anchor, and the decision chooses each k for its value when kept every week; null = one-week effect")
     select_features: bool = True
     selection_rows: int = Field(300_000, ge=1000, description="training rows of the importance pilot fit "
                                 "(feature trimming); the full fit then runs once, on the kept features")

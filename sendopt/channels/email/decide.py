@@ -41,10 +41,13 @@ def score_candidates(features: DataFrame, model: EmailResponseModel, registered:
                      email: EmailConfig) -> DataFrame:
     """One row per (user, candidate k) with the three probabilities and the net value."""
     scored = model.score_treatments(features, registered, email.candidate_frequencies)
-    return scored.withColumn(
-        "net_value", net_value(F.col("p_purchase"), F.col("p_unsubscribe"), F.col("revenue"),
-                               email.value.unsubscribe_cost)
-    )
+    cost = email.value.unsubscribe_cost
+    scored = scored.withColumn("net_value", net_value(F.col("p_purchase"), F.col("p_unsubscribe"),
+                                                      F.col("revenue"), cost))
+    # the choice: a k's value when it is sent every week (the head's carry-over term), else this week's
+    choice = (net_value(F.col("p_purchase_steady"), F.col("p_unsubscribe_steady"), F.col("revenue"), cost)
+              if "p_unsubscribe_steady" in scored.columns else F.col("net_value"))
+    return scored.withColumn("choice_value", choice)
 
 
 def within_step(k: Column, anchor: float, max_step: int | None) -> Column:
@@ -57,8 +60,9 @@ def per_user(candidates: DataFrame, reference_k: int, allowed: Column | None = N
     every k's values."""
     at_ref = F.col("k") == float(reference_k)
     allowed = F.lit(True) if allowed is None else allowed
-    by_k = F.sort_array(F.collect_list(F.struct("k", "net_value", "p_purchase", "p_unsubscribe", "p_no_action")))
-    best = F.max(F.when(allowed, F.struct(F.col("net_value"), (-F.col("k")).alias("neg_k"))))
+    by_k = F.sort_array(F.collect_list(F.struct("k", "net_value", "p_purchase", "p_unsubscribe", "p_no_action",
+                                                "choice_value")))
+    best = F.max(F.when(allowed, F.struct(F.col("choice_value"), (-F.col("k")).alias("neg_k"))))
     return candidates.groupBy("user_id").agg(
         F.max(F.when(at_ref, F.col("net_value"))).alias("net_value_ref"),
         best.getField("neg_k").alias("_neg_best_k"),
@@ -105,7 +109,7 @@ def model_tier_map(decided: DataFrame, email: EmailConfig, anchor: float) -> dic
         decided.select(tier_of(F.col("bin"), tier_index).alias("tier"), F.explode("by_k").alias("c"))
         .where(within_step(F.col("c.k"), anchor, email.max_step))
         .groupBy("tier", F.col("c.k").alias("k"))
-        .agg(F.avg("c.net_value").alias("mean_net_value"))
+        .agg(F.avg("c.choice_value").alias("mean_net_value"))
         .collect()
     )
     best: dict[int, tuple[float, int]] = {}

@@ -117,8 +117,11 @@ class EmailResponseModel(ResponseModel):
             randomized = randomized.sample(False, training.k_effect_max_rows / rows, training.seed).limit(
                 training.k_effect_max_rows)
         raw_cols = self._raw_cols
-        scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")), result.model_str, anchor)
-        sample = scored.select(*raw_cols, "_t", self.label_col, self.weight_col).toPandas()  # bounded above
+        carry = training.k_carryover
+        prev = F.coalesce(F.col(carry).cast("double"), F.lit(0.0)) if carry else F.lit(None).cast("double")
+        scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")).withColumn("_prev", prev),
+                                     result.model_str, anchor, hold=carry)
+        sample = scored.select(*raw_cols, "_t", "_prev", self.label_col, self.weight_col).toPandas()  # bounded
         return fit_dose_response(
             sample[raw_cols].to_numpy(), sample["_t"].to_numpy(), sample[self.label_col].to_numpy(),
             sample[self.weight_col].to_numpy(), treatment="k",
@@ -127,6 +130,7 @@ class EmailResponseModel(ResponseModel):
             smoothness=training.k_effect_smoothness,
             scales={self.outcomes.index(c): scale for c, scale in training.k_effect_scales.items()},
             prior=prior, prior_strength=training.k_effect_pooling,
+            prev=sample["_prev"].to_numpy() if carry else None, carry_feature=carry,
         )
 
     @property
@@ -134,27 +138,46 @@ class EmailResponseModel(ResponseModel):
         return [f"_raw_{o}" for o in self.outcomes]
 
     def _raw_at_anchor(self, df: DataFrame, model: str | RegisteredModel, anchor: float,
-                       features: Sequence[str] | None = None) -> DataFrame:
-        """``df`` (k dropped) plus the booster's raw logits at k = ``anchor`` in ``_raw_<outcome>``."""
+                       features: Sequence[str] | None = None, hold: str | None = None) -> DataFrame:
+        """``df`` (k dropped) plus the booster's raw logits at k = ``anchor`` in ``_raw_<outcome>``; with
+        ``hold`` (the head's carry-over feature) that feature is held at the anchor too (and kept in ``df``)."""
         base = df.drop("k") if "k" in df.columns else df
+        if hold:
+            base = base.withColumn("_held", F.col(hold)).withColumn(hold, F.lit(float(anchor)))
         raw = score_booster(base.withColumn("k", F.lit(float(anchor))), model_text_of(model),
                             list(features) if features else None, out_cols=self._raw_cols, output="raw")
+        if hold:
+            raw = raw.withColumn(hold, F.col("_held")).drop("_held")
         return raw.drop("k")
 
+    @staticmethod
+    def _observed_prev(head: DoseResponse):
+        """Last week's dose as the carry-over feature measured it (null without a carry-over term)."""
+        return F.coalesce(F.col(head.carry_feature).cast("double"), F.lit(0.0)) if head.carry_feature else None
+
     def score(self, df: DataFrame, model: str | RegisteredModel, features: Sequence[str] | None = None):
+        """The probabilities of this week's outcome at each row's k (and its observed last week)."""
         head = self.head_for(model)
         if head is None:
             return super().score(df, model, features)
-        raw = self._raw_at_anchor(df.withColumn("_t", F.col("k")), model, head.anchor, features)
-        out = compose(raw, self._raw_cols, "_t", head, self.prob_cols)
+        raw = self._raw_at_anchor(df.withColumn("_t", F.col("k")), model, head.anchor, features,
+                                  hold=head.carry_feature)
+        out = compose(raw, self._raw_cols, "_t", head, self.prob_cols, prev=self._observed_prev(head))
         return out.drop(*self._raw_cols).withColumnRenamed("_t", "k").select(*df.columns, *self.prob_cols)
 
     def score_treatments(self, df: DataFrame, model: str | RegisteredModel, levels: Sequence[float]):
-        """With a head, the booster runs once per customer (at the anchor), not once per level."""
+        """With a head, the booster runs once per customer (at the anchor), not once per level. With a
+        carry-over term, ``p_<outcome>`` is this week's outcome after last week's observed sends and
+        ``p_<outcome>_steady`` the outcome of a week when k is sent every week (what a policy that keeps k
+        earns)."""
         head = self.head_for(model)
         if head is None:
             return super().score_treatments(df, model, levels)
-        raw = self._raw_at_anchor(df, model, head.anchor)
+        raw = self._raw_at_anchor(df, model, head.anchor, hold=head.carry_feature)
         levels_df = df.sparkSession.createDataFrame([(float(v),) for v in levels], "k double")
-        out = compose(raw.crossJoin(F.broadcast(levels_df)), self._raw_cols, "k", head, self.prob_cols)
+        out = raw.crossJoin(F.broadcast(levels_df))
+        if head.carry_feature:
+            steady = [f"{c}_steady" for c in self.prob_cols]
+            out = compose(out, self._raw_cols, "k", head, steady)
+        out = compose(out, self._raw_cols, "k", head, self.prob_cols, prev=self._observed_prev(head))
         return out.drop(*self._raw_cols)
