@@ -99,7 +99,8 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
                       zeros: dict[int, Sequence[float]] | None = None, ridge: float = 1.0,
                       smoothness: float = 0.0, scales: dict[int, str] | None = None,
                       prior: DoseResponse | None = None, prior_strength: float = 0.0,
-                      prev: np.ndarray | None = None, carry_feature: str | None = None) -> DoseResponse:
+                      prev: np.ndarray | None = None, carry_feature: str | None = None,
+                      carry_classes: Sequence[int] | None = None) -> DoseResponse:
     """Penalised maximum-likelihood ``delta`` given fixed base logits (n × C), treatment levels and labels.
 
     ``ridge`` is an L2 penalty (it keeps levels with little data near the anchor);
@@ -119,6 +120,7 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
     raise this week's unsubscribes). On randomized rows whose previous level was randomized too it is
     identified like ``delta``; the base logits must then be scored with the feature held at the anchor, so
     the head owns its whole effect. A policy that keeps the dose t every period is valued with prev = t.
+    ``carry_classes`` limits the slopes to those classes (default: every class but the reference).
     """
     from scipy.optimize import minimize
 
@@ -180,12 +182,15 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
         return float(value), grad[free] + 2 * ridge * theta + grad_smooth[free] + 2 * prior_strength * pull
 
     n_delta = int(free.sum())
-    if prev is not None:  # one carry-over slope per class but the reference, on (prev − anchor)
+    if prev is not None:  # one carry-over slope per carrying class, on (prev − anchor)
         lag = np.asarray(prev, dtype=float) - float(anchor)
-        centre = np.concatenate([centre, np.zeros(num_class - 1)])
+        carrying = sorted({int(c) for c in (carry_classes if carry_classes is not None else range(1, num_class))}
+                          - {0})
+        centre = np.concatenate([centre, np.zeros(len(carrying))])
 
         def with_carry(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            gamma = np.concatenate([[0.0], theta[n_delta:]])
+            gamma = np.zeros(num_class)
+            gamma[carrying] = theta[n_delta:]
             d = unpack(theta[:n_delta])
             z = base + gamma[None, :] * lag[:, None] + d[li] + penalty[li]
             p = _softmax(z)
@@ -199,11 +204,13 @@ def fit_dose_response(base: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndar
             value = (-(w * ll).sum() + ridge * (theta ** 2).sum() + smoothness * (curve ** 2).sum()
                      + prior_strength * (pull ** 2).sum())
             g_delta = grad[free] + 2 * ridge * theta[:n_delta] + grad_smooth[free] + 2 * prior_strength * pull
-            g_carry = (resid * lag[:, None]).sum(axis=0)[1:] + 2 * ridge * theta[n_delta:]
+            g_carry = (resid * lag[:, None]).sum(axis=0)[carrying] + 2 * ridge * theta[n_delta:]
             return float(value), np.concatenate([g_delta, g_carry])
 
         result = minimize(with_carry, centre.copy(), jac=True, method="L-BFGS-B")
-        carry = (0.0, *(float(v) for v in result.x[n_delta:]))
+        gamma = np.zeros(num_class)
+        gamma[carrying] = result.x[n_delta:]
+        carry = tuple(float(v) for v in gamma)
     else:
         result = minimize(objective, centre.copy(), jac=True, method="L-BFGS-B")
         carry, carry_feature = (), None

@@ -135,6 +135,9 @@ def test_carry_over_of_last_periods_dose_is_recovered_and_composed_at_steady_sta
     assert head.carry[2] == pytest.approx(0.09, abs=0.04) and abs(head.carry[1]) < 0.04
     assert np.abs(np.array(head.delta)[1:, 2] - 0.3 * (np.arange(1, 8) - 3)).max() < 0.35
     assert DoseResponse.from_json(head.to_json()) == head
+    only = fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, zeros={2: (0.0,)},
+                             ridge=1.0, smoothness=50.0, prev=prev, carry_feature="sends_7d", carry_classes=[2])
+    assert only.carry[:2] == (0.0, 0.0) and only.carry[2] == pytest.approx(0.09, abs=0.04)
     blind = fit_dose_response(base, k, y, None, treatment="k", levels=LEVELS, anchor=3.0, zeros={2: (0.0,)},
                               ridge=1.0, smoothness=50.0)
     assert blind.carry == () and blind.carry_feature is None

@@ -39,6 +39,9 @@ class TrainingConfig(Strict):
         None, description="feature measuring last week's sends (e.g. sends_7d): the head then learns their "
         "carry-over (fatigue memory) on the randomized weeks, with the booster scored at that feature held at "
         "the anchor, and the decision chooses each k for its value when kept every week; null = one-week effect")
+    k_carryover_outcomes: list[Literal["purchase", "unsubscribe"]] = Field(
+        default_factory=lambda: ["unsubscribe"], description="outcomes whose logit carries last week's sends "
+        "(fatigue memory is an unsubscribe effect; a purchase slope fitted on few rows is mostly noise)")
     select_features: bool = True
     selection_rows: int = Field(300_000, ge=1000, description="training rows of the importance pilot fit "
                                 "(feature trimming); the full fit then runs once, on the kept features")

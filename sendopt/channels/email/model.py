@@ -118,6 +118,10 @@ class EmailResponseModel(ResponseModel):
                 training.k_effect_max_rows)
         raw_cols = self._raw_cols
         carry = training.k_carryover
+        if carry and carry not in randomized.columns:
+            raise ValueError(f"email.training.k_carryover={carry!r} is not a feature of the training rows "
+                             f"(features.customer_daily: a 7-day window gives sends_7d); set it to null to turn "
+                             f"the carry-over off")
         prev = F.coalesce(F.col(carry).cast("double"), F.lit(0.0)) if carry else F.lit(None).cast("double")
         scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")).withColumn("_prev", prev),
                                      result.model_str, anchor, hold=carry)
@@ -131,6 +135,7 @@ class EmailResponseModel(ResponseModel):
             scales={self.outcomes.index(c): scale for c, scale in training.k_effect_scales.items()},
             prior=prior, prior_strength=training.k_effect_pooling,
             prev=sample["_prev"].to_numpy() if carry else None, carry_feature=carry,
+            carry_classes=[self.outcomes.index(c) for c in training.k_carryover_outcomes],
         )
 
     @property
