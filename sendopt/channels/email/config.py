@@ -36,7 +36,7 @@ class TrainingConfig(Strict):
                                     "fitted on every market's randomized weeks, with this strength (in rows, "
                                     "like k_effect_ridge); 0 = each market's curve from its own weeks alone")
     k_carryover: str | None = Field(
-        None, description="feature measuring last week's sends (e.g. sends_7d): the head then learns their "
+        "sends_7d", description="feature measuring last week's sends (e.g. sends_7d): the head then learns their "
         "carry-over (fatigue memory) on the randomized weeks, with the booster scored at that feature held at "
         "the anchor, and the decision chooses each k for its value when kept every week; null = one-week effect")
     k_carryover_outcomes: list[Literal["purchase", "unsubscribe"]] = Field(
