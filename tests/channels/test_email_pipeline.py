@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import mlflow
 import numpy as np
@@ -113,11 +114,19 @@ def test_every_market_records_its_safe_improvement_choice_and_publishes_it(daily
     ks = config.email.candidate_frequencies
     for market in config.markets:
         rows = {r.option: r for r in choice if (r.region, r.brand) == (market.region, market.brand)}
-        assert set(rows) == {"candidate", "incumbent", *(f"everyone_{k}" for k in ks)}
+        steps = {o for o in rows if o.startswith("step_")}
+        assert set(rows) - steps == {"candidate", "incumbent", *(f"everyone_{k}" for k in ks)}
         chosen = [r for r in rows.values() if r.chosen]
         assert len(chosen) == 1 and chosen[0].reason and chosen[0].published_as == "chosen"
         inc = rows["incumbent"]  # first run: everyone at the history's fixed frequency (alpha 3, beta 2)
         assert inc.kind == "fixed" and inc.emails_fixed == config.world.brands[market.brand].email_fixed_frequency
+        goal = {int(b): k for b, k in json.loads(rows["candidate"].tier_map).items()}
+        for name in steps:  # each bin moved at most s emails/week from the incumbent towards the candidate
+            s = int(name.removeprefix("step_"))
+            assert s in config.email.publish.safety.steps and rows[name].kind == "tiers"
+            for b, k in json.loads(rows[name].tier_map).items():
+                lo, hi = sorted((inc.emails_fixed, goal[int(b)]))
+                assert lo <= k <= hi and abs(k - inc.emails_fixed) <= s
         z, incumbent_values = config.email.publish.safety.z, []
         for r in rows.values():
             assert r.rows > 0 and r.dr is not None and r.dr_se > 0

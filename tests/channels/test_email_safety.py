@@ -13,6 +13,7 @@ from sendopt.channels.email.safety import (
     candidate_option,
     choose,
     evaluate_options,
+    step_options,
 )
 
 
@@ -97,3 +98,37 @@ def test_the_smoothed_estimator_refuses_the_worse_candidate_and_publishes_the_be
         assert by["candidate"].value == pytest.approx(by["candidate"].dr, abs=1e-6)
         assert by["candidate"].diff == pytest.approx(by["candidate"].dr_diff, abs=1e-6)
         assert (choose(evaluated, smoothed).chosen.name == "candidate") is published
+
+
+def test_steps_move_each_bin_part_of_the_way_and_skip_what_is_listed_already():
+    email = EmailConfig(candidate_frequencies=(0, 1, 2, 3, 4, 5, 7), bins=2, tiers=EMAIL.tiers)
+    cand = candidate_option(email, {1: 7, 2: 0})
+    steps = step_options(cand, Option("incumbent", "fixed", k=3), email)  # steps: [1, 2] by default
+    assert [(o.name, o.tier_map) for o in steps] == [("step_1", {1: 4, 2: 2}), ("step_2", {1: 5, 2: 1})]
+    # 6 is not a candidate frequency: the second step stops at 5; a step as large as the move is the candidate
+    assert step_options(cand, Option("incumbent", "tiers", {1: 4, 2: 1}), email)[0].tier_map == {1: 5, 2: 0}
+    # from 5, one step cannot reach 7 (bin 1 stays), two reach the candidate itself, which is not listed again
+    assert [o.tier_map for o in step_options(cand, Option("incumbent", "tiers", {1: 5, 2: 1}), email)] == [
+        {1: 5, 2: 0}]
+    assert step_options(candidate_option(email.model_copy(update={"policy": "optimizer"}), {}),
+                        Option("incumbent", "fixed", k=3), email) == []
+
+
+def test_an_overshooting_candidate_is_refused_and_the_step_towards_it_the_holdout_certifies_is_published(spark):
+    # the model believes more is always better; the logged weeks say bin 1 peaks at 4/week and bin 2 at 3
+    truth = {1: (1, 3, 5, 7, 8, 7, 5, 3), 2: (2, 4, 5, 6, 4, 2, 1, 0)}
+    ks = tuple(range(8))
+    email = EMAIL.model_copy(update={"candidate_frequencies": ks})
+    by_k = [(float(k), float(k), 0.1, 0.01, 0.89, float(k)) for k in ks]
+    rows = [(f"u{i}", 1 + i % 2, (i // 2) % 8, 1 / 8, truth[1 + i % 2][(i // 2) % 8] + 0.1 * ((i % 5) - 2), 0.0,
+             1.0, by_k, 7, 1.0) for i in range(480)]
+    rep = Replay(spark.createDataFrame(rows, SCHEMA), [dt.date(2026, 2, 2)], {}, "m", "1")
+    cand, inc = candidate_option(email, {1: 7, 2: 5}), Option("incumbent", "tiers", {1: 2, 2: 1}, source="last run")
+    options = [cand, inc, *step_options(cand, inc, email), *baseline_options(email)]
+    choice = choose(evaluate_options(rep, options, email, "north", 1.645), email)
+    by = {e.option.name: e for e in choice.evaluated}
+    assert by["step_2"].option.tier_map == {1: 4, 2: 3} and by["step_2"].dr == pytest.approx(7.0, abs=0.1)
+    assert not by["candidate"].safe and by["step_1"].safe and by["step_2"].safe
+    assert by["everyone_4"].failures  # mean frequency +2.5 against the incumbent's 1.5
+    assert choice.chosen.name == "step_2"
+    assert "candidate not published" in choice.reason and "step_2 is safe" in choice.reason

@@ -1,7 +1,7 @@
 """Typed ``email:`` config section (values per region/brand come from conf/regions overlays)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -97,6 +97,10 @@ class SafetyConfig(Strict):
         "lower variance, assumes the model's error is smooth in k within a bin); dr = the "
         "doubly robust difference (unbiased, but only the rows whose logged k matches count)")
     residual_degree: int = Field(2, ge=1, le=2, description="smoothed: degree of the residual's polynomial in k")
+    steps: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=lambda: [1, 2], description="when the candidate is not safe, also value tier maps that move "
+        "each bin at most this many emails/week from the incumbent towards the candidate (and publish the best "
+        "safe one): a part of the move can be certified where the whole is not; [] = candidate or baselines only")
     without_evidence: Literal["incumbent", "candidate"] = Field(
         "incumbent", description="what to publish when the holdout has no matured exploration week to compare on")
 

@@ -16,8 +16,9 @@ over k (per bin, a low-degree polynomial fitted on every randomized row of the b
 :func:`sendopt.lifecycle.estimators.residual_curve`) — far narrower intervals, at the price of assuming the
 model's error varies smoothly with k within a bin. Both are computed and reported. The
 candidate is published when it is safe and passes the gross-change checks (share of customers moved to
-0 emails/week, change of the mean frequency, a whole market going silent); otherwise the best safe
-baseline that passes them; otherwise the incumbent. Every option's estimates, checks and the reason for
+0 emails/week, change of the mean frequency, a whole market going silent); otherwise the best safe option
+that passes them among the **steps** towards the candidate (each bin's k moved at most s emails/week from
+the incumbent's, :func:`step_options`) and the baselines; otherwise the incumbent. Every option's estimates, checks and the reason for
 the choice land in ``analytics.email_policy_choice``. Structural sanity checks, the safe fallback and the
 kill switch stay where they were (:mod:`sendopt.channels.email.publish`).
 """
@@ -47,7 +48,7 @@ CANDIDATE, INCUMBENT = "candidate", "incumbent"
 class Option:
     """A policy that could be published: a bin → k map (``tiers``), one k for everyone, or the optimiser."""
 
-    name: str  # candidate | incumbent | everyone_<k>
+    name: str  # candidate | incumbent | step_<s> | everyone_<k>
     kind: str  # tiers | fixed | optimizer
     tier_map: dict[int, int] | None = None
     k: int | None = None
@@ -79,6 +80,32 @@ def candidate_option(email: EmailConfig, tier_map: dict[int, int]) -> Option:
 
 def baseline_options(email: EmailConfig) -> list[Option]:
     return [Option(f"everyone_{k}", "fixed", k=k) for k in email.candidate_frequencies]
+
+
+def step_options(cand: Option, inc: Option, email: EmailConfig) -> list[Option]:
+    """Tier maps part of the way from the incumbent to the candidate: each bin's k moves at most ``s`` emails/week
+    towards the candidate's (``s`` in ``email.publish.safety.steps``). The gain of a move grows less than
+    linearly in its size while the error of its estimate grows about linearly, so a step can be certified on
+    a holdout too thin to certify the whole move; published, it becomes the incumbent the next run steps from."""
+    if cand.kind != "tiers" or inc.kind not in ("fixed", "tiers"):
+        return []
+    freqs = sorted(email.candidate_frequencies)
+    out, seen = [], {tuple(sorted(cand.tier_map.items()))}
+    for s in sorted(set(email.publish.safety.steps)):
+        tiers = {}
+        for b, goal in sorted(cand.tier_map.items()):
+            start = int(inc.k) if inc.kind == "fixed" else int(inc.tier_map.get(b, 0))
+            lo, hi = min(start, goal), max(start, goal)
+            reach = [f for f in freqs if lo <= f <= hi and abs(f - start) <= s]
+            tiers[b] = max(reach, key=lambda f: abs(f - start)) if reach else start
+        key = tuple(sorted(tiers.items()))
+        if key in seen or (inc.kind == "fixed" and set(tiers.values()) == {int(inc.k)}) or (
+                inc.kind == "tiers" and tiers == {b: int(inc.tier_map.get(b, 0)) for b in tiers}):
+            continue  # the candidate itself, the incumbent itself, or a step already listed
+        seen.add(key)
+        out.append(Option(f"step_{s}", "tiers", tiers, source=f"at most {s} emails/week from the incumbent "
+                                                              "towards the candidate"))
+    return out
 
 
 def incumbent_option(lake, region: str, brand: str, before: dt.date, email: EmailConfig, anchor: float) -> Option:
@@ -335,7 +362,8 @@ def gross_failures(e: Evaluated, incumbent: Evaluated, email: EmailConfig) -> li
 
 
 def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
-    """Candidate if safe and sane; else the best safe, sane baseline by DR; else the incumbent — with the reason."""
+    """Candidate if safe and sane; else the best safe, sane step towards it or baseline (by the gate's estimator);
+    else the incumbent — with the reason."""
     by = {e.option.name: e for e in evaluated}
     inc, cand = by[INCUMBENT], by[CANDIDATE]
     for e in evaluated:
@@ -353,7 +381,7 @@ def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
         return Choice(cand.option, f"candidate published: {bound(cand)}", evaluated)
     why = (f"gross change: {'; '.join(cand.failures)}" if cand.failures
            else f"its lower bound does not beat the incumbent: {bound(cand)}")
-    alternatives = [e for e in evaluated if e.option.name.startswith("everyone_") and e.safe and not e.failures]
+    alternatives = [e for e in evaluated if e.option.name not in (CANDIDATE, INCUMBENT) and e.safe and not e.failures]
     if alternatives:
         best = max(alternatives, key=lambda e: e.value)
         return Choice(best.option, f"candidate not published ({why}); {best.option.name} is safe: {bound(best)}",
@@ -415,7 +443,7 @@ def choose_for(ctx, scored, registered) -> Choice:
     safety = email.publish.safety
     cand = candidate_option(email, scored.tier_map)
     inc = incumbent_option(ctx.lake, ctx.region, ctx.brand, ctx.run_date, email, scored.anchor)
-    options = [cand, inc, *baseline_options(email)]
+    options = [cand, inc, *step_options(cand, inc, email), *baseline_options(email)]
     if not safety.enabled:
         return unevaluated(options, cand, "email.publish.safety.enabled is false: the candidate is published "
                                           "without the comparison")

@@ -21,7 +21,7 @@ EMAIL_FREQUENCY = TableSpec(
         col("optimal_frequency", "int", "Frequency with the highest expected net value", unit="emails/week"),
         col("emails_per_week", "int", "Published weekly frequency after exploration and hard rules",
             nullable=False, unit="emails/week"),
-        col("policy", "string", "tiers | optimizer (the model's candidate) | incumbent | everyone_<k> (safe "
+        col("policy", "string", "tiers | optimizer (the model's candidate) | incumbent | step_<s> | everyone_<k> (safe "
             "policy improvement chose these instead, analytics.email_policy_choice) | exploration | safe_fallback | "
             "ab_control | ab_treatment (A/B arm)", nullable=False),
         col("is_exploration", "boolean", "In the randomized exploration holdout", nullable=False),
@@ -114,7 +114,7 @@ POLICY_CHOICE = TableSpec(
     columns=(
         col("decision_date", "date", "Business date of the decision (partition)", nullable=False),
         *market_columns("partition"),
-        col("option", "string", "candidate | incumbent | everyone_<k>", nullable=False),
+        col("option", "string", "candidate | incumbent | step_<s> (each bin at most s emails/week from the incumbent towards the candidate) | everyone_<k>", nullable=False),
         col("kind", "string", "tiers (bin → k map) | fixed (one k for everyone) | optimizer (per-user argmax)",
             nullable=False),
         col("description", "string", "The policy in words, with where it came from", nullable=False),
