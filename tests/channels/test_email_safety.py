@@ -17,15 +17,15 @@ from sendopt.channels.email.safety import (
 )
 
 
-def _with_estimator(email: EmailConfig, estimator: str) -> EmailConfig:
+def _with_safety(email: EmailConfig, **update) -> EmailConfig:
     return email.model_copy(update={"publish": email.publish.model_copy(update={
-        "safety": email.publish.safety.model_copy(update={"estimator": estimator})})})
+        "safety": email.publish.safety.model_copy(update=update)})})
 
 
 # the planted cases below test the doubly robust gate; the smoothed one (the default) gets its own test
-EMAIL = _with_estimator(EmailConfig(candidate_frequencies=(0, 3, 7), reference_frequency=3, bins=2,
-                                    tiers=(Tier(max_bin=1, emails_per_week=7), Tier(max_bin=2, emails_per_week=3))),
-                        "dr")
+EMAIL = _with_safety(EmailConfig(candidate_frequencies=(0, 3, 7), reference_frequency=3, bins=2,
+                                  tiers=(Tier(max_bin=1, emails_per_week=7), Tier(max_bin=2, emails_per_week=3))),
+                     estimator="dr")
 INCUMBENT = Option("incumbent", "fixed", k=3, source="first run")
 SCHEMA = ("user_id string, bin int, logged_k int, prob double, reward double, unsub double, purchased double, "
           "by_k array<struct<k:double,net_value:double,p_purchase:double,p_unsubscribe:double,"
@@ -86,7 +86,7 @@ def test_gross_changes_are_refused_with_their_reason_even_when_the_estimate_like
 def test_the_smoothed_estimator_refuses_the_worse_candidate_and_publishes_the_better_one(spark):
     # three logged k and a degree-2 curve per bin: the curve passes through each (bin, k) mean residual, so the
     # smoothed values equal the DR ones here, with the same verdicts on both planted cases above
-    smoothed = _with_estimator(EMAIL, "smoothed")
+    smoothed = _with_safety(EMAIL, estimator="smoothed")
     for reward, model, tiers, published in (
             (lambda b, k: {0: 1.0, 3: 5.0, 7: -10.0}[k], lambda k: {0: 1.0, 3: 4.0, 7: 9.0}[k], {1: 7, 2: 7}, False),
             (lambda b, k: {0: 1.0, 3: 5.0, 7: 10.0 if b == 1 else -10.0}[k], lambda k: {0: 1.0, 3: 5.0, 7: 6.0}[k],
@@ -101,9 +101,10 @@ def test_the_smoothed_estimator_refuses_the_worse_candidate_and_publishes_the_be
 
 
 def test_steps_move_each_bin_part_of_the_way_and_skip_what_is_listed_already():
-    email = EmailConfig(candidate_frequencies=(0, 1, 2, 3, 4, 5, 7), bins=2, tiers=EMAIL.tiers)
+    email = _with_safety(EmailConfig(candidate_frequencies=(0, 1, 2, 3, 4, 5, 7), bins=2, tiers=EMAIL.tiers),
+                         steps=[1, 2])
     cand = candidate_option(email, {1: 7, 2: 0})
-    steps = step_options(cand, Option("incumbent", "fixed", k=3), email)  # steps: [1, 2] by default
+    steps = step_options(cand, Option("incumbent", "fixed", k=3), email)
     assert [(o.name, o.tier_map) for o in steps] == [("step_1", {1: 4, 2: 2}), ("step_2", {1: 5, 2: 1})]
     # 6 is not a candidate frequency: the second step stops at 5; a step as large as the move is the candidate
     assert step_options(cand, Option("incumbent", "tiers", {1: 4, 2: 1}), email)[0].tier_map == {1: 5, 2: 0}
@@ -112,13 +113,16 @@ def test_steps_move_each_bin_part_of_the_way_and_skip_what_is_listed_already():
         {1: 5, 2: 0}]
     assert step_options(candidate_option(email.model_copy(update={"policy": "optimizer"}), {}),
                         Option("incumbent", "fixed", k=3), email) == []
+    # a step that sends every bin the same is the everyone-k baseline, listed already
+    assert step_options(candidate_option(email, {1: 7, 2: 7}), Option("incumbent", "fixed", k=3), email) == []
+    assert step_options(cand, Option("incumbent", "fixed", k=3), _with_safety(email, steps=[])) == []
 
 
 def test_an_overshooting_candidate_is_refused_and_the_step_towards_it_the_holdout_certifies_is_published(spark):
     # the model believes more is always better; the logged weeks say bin 1 peaks at 4/week and bin 2 at 3
     truth = {1: (1, 3, 5, 7, 8, 7, 5, 3), 2: (2, 4, 5, 6, 4, 2, 1, 0)}
     ks = tuple(range(8))
-    email = EMAIL.model_copy(update={"candidate_frequencies": ks})
+    email = _with_safety(EMAIL.model_copy(update={"candidate_frequencies": ks}), steps=[1, 2])
     by_k = [(float(k), float(k), 0.1, 0.01, 0.89, float(k)) for k in ks]
     rows = [(f"u{i}", 1 + i % 2, (i // 2) % 8, 1 / 8, truth[1 + i % 2][(i // 2) % 8] + 0.1 * ((i % 5) - 2), 0.0,
              1.0, by_k, 7, 1.0) for i in range(480)]

@@ -98,9 +98,10 @@ class SafetyConfig(Strict):
         "doubly robust difference (unbiased, but only the rows whose logged k matches count)")
     residual_degree: int = Field(2, ge=1, le=2, description="smoothed: degree of the residual's polynomial in k")
     steps: list[Annotated[int, Field(ge=1, le=7)]] = Field(
-        default_factory=lambda: [1, 2], description="when the candidate is not safe, also value tier maps that move "
+        default_factory=list, description="when the candidate is not safe, also value tier maps that move "
         "each bin at most this many emails/week from the incumbent towards the candidate (and publish the best "
-        "safe one): a part of the move can be certified where the whole is not; [] = candidate or baselines only")
+        "safe one), e.g. [1, 2]: a part of an overshooting move can be certified where the whole is not; "
+        "[] = candidate or baselines only (each option listed is one more chance of a false 'safe')")
     without_evidence: Literal["incumbent", "candidate"] = Field(
         "incumbent", description="what to publish when the holdout has no matured exploration week to compare on")
 

@@ -99,9 +99,9 @@ def step_options(cand: Option, inc: Option, email: EmailConfig) -> list[Option]:
             reach = [f for f in freqs if lo <= f <= hi and abs(f - start) <= s]
             tiers[b] = max(reach, key=lambda f: abs(f - start)) if reach else start
         key = tuple(sorted(tiers.items()))
-        if key in seen or (inc.kind == "fixed" and set(tiers.values()) == {int(inc.k)}) or (
+        if key in seen or len(set(tiers.values())) == 1 or (
                 inc.kind == "tiers" and tiers == {b: int(inc.tier_map.get(b, 0)) for b in tiers}):
-            continue  # the candidate itself, the incumbent itself, or a step already listed
+            continue  # the candidate, an everyone-k baseline, the incumbent, or a step already listed
         seen.add(key)
         out.append(Option(f"step_{s}", "tiers", tiers, source=f"at most {s} emails/week from the incumbent "
                                                               "towards the candidate"))

@@ -284,7 +284,7 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
         if problem:
             status[rid] = ("failed", problem)
             continue
-        prep = simulator.prepare(s)
+        prep = simulator.prepare(s, offer_share=1.0 - cfg.publish.holdout_share)  # the control costs nothing
         with mlflow.start_run(run_name=f"promo-plan-{rid}"):
             mlflow.set_tags({"channel": "promo", "request_id": rid, "sendopt_run": ctx.run_id})
             chosen, front, trials = tuning.tune(prep, strengths[rid], limits, cfg.tuning, mlflow_parent=rid)

@@ -9,7 +9,8 @@ net value: fine where values are small, logarithmic where they are large; a plan
 last bucket (customers drawn by a stable hash), so budgets are met exactly in expectation.
 
 Metrics (docs/promo.md): ``redemptions`` = Σ p_redeem; ``incremental_orders`` = Σ (p1·n1 − p0·n0);
-``gmv`` = Σ p1·g1 of the reached (GMV with the promo, before discount); ``incremental_gmv`` = Σ (p1·g1 −
+``reached`` = chosen customers (the plan's control group included), ``offered`` = those offered; the sums
+below are over the offered ones (:func:`prepare`'s ``offer_share``); ``gmv`` = Σ p1·g1 of the reached (GMV with the promo, before discount); ``incremental_gmv`` = Σ (p1·g1 −
 p0·g0); ``cost`` = Σ p_redeem·discount; ``net_value`` = incremental GMV − cost; ``objective`` = net value +
 weight_orders·incremental orders + weight_new·(p1 − p0) of new customers (expected acquisitions); ``cps`` = cost /
 incremental orders; ``cost_p90`` = cost + z·sd (z of ``budget_confidence``) — the budget is met with that
@@ -158,12 +159,19 @@ class Limits:
         return NormalDist().inv_cdf(self.confidence)
 
 
-def prepare(stats: pd.DataFrame) -> dict[str, Any]:
-    """Index the statistics of one request for fast trials: (segment, design) → unit arrays."""
+def prepare(stats: pd.DataFrame, offer_share: float = 1.0) -> dict[str, Any]:
+    """Index the statistics of one request for fast trials: (segment, design) → unit arrays.
+
+    ``offer_share``: the share of the chosen customers who are offered (1 − the plan's holdout). Every sum but
+    ``n`` is counted at that share, so the budget rule, the metrics and their intervals are the offered
+    customers' and the control group costs no budget. (The holdout's own draw would add (1 − share)·p/(1 − p)
+    of the cost variance at redemption probability p: negligible at promo redemption rates.)"""
     stats = stats.reset_index(drop=True)
+    if offer_share != 1.0:
+        stats = stats.assign(**{c: stats[c] * offer_share for c in STAT_COLS if c != "n"})
     groups = {key: idx.to_numpy() for key, idx in stats.groupby(["segment", "design_id"]).groups.items()}
     sizes = stats.groupby(["segment", "design_id"])["n"].sum().groupby(level=0).max().to_dict()
-    return {"stats": stats, "groups": groups, "sizes": sizes,
+    return {"stats": stats, "groups": groups, "sizes": sizes, "offer_share": offer_share,
             "arrays": {c: stats[c].to_numpy(np.float64) for c in STAT_COLS}}
 
 
@@ -277,7 +285,7 @@ def evaluate_units(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[st
     s = {c: float((frac * a[c]).sum()) for c in STAT_COLS}
     zi = NormalDist().inv_cdf(0.5 + limits.interval / 2)
     cost_sd, orders_sd, red_sd = math.sqrt(s["cost_var"]), math.sqrt(s["orders_var"]), math.sqrt(s["redeem_var"])
-    m = {"reached": s["n"], "redemptions": s["p_redeem"], "incremental_orders": s["inc_orders"], "gmv": s["gmv"],
+    m = {"reached": s["n"], "offered": s["n"] * prep.get("offer_share", 1.0), "redemptions": s["p_redeem"], "incremental_orders": s["inc_orders"], "gmv": s["gmv"],
          "incremental_gmv": s["inc_gmv"], "cost": s["cost"], "net_value": s["inc_gmv"] - s["cost"],
          "objective": s["inc_gmv"] - s["cost"] + limits.weight_orders * s["inc_orders"]
          + limits.weight_new * s["new_inc"], "new_customers": s["new_inc"],

@@ -331,3 +331,20 @@ def test_two_runs_claim_a_request_once(spark, lake_config, lake):
                                      PROMO_REQUEST_STATUS.schema),
                PROMO_REQUEST_STATUS, mode="append")
     assert to_claim(lake, [], lease, now=now + dt.timedelta(hours=4)) == [("r2", 2)]
+
+
+def test_the_plans_control_group_is_chosen_on_top_of_the_budget():
+    """With half of the chosen customers held back as the control group, the sums are the offered half's, and
+    a binding budget buys more chosen customers."""
+    loose = simulator.build_plan(simulator.prepare(STATS, offer_share=0.5), STRENGTH, limits(), simulator.PlanParams())
+    # by hand (test_plan_takes_positive_buckets_best_first_and_hand_sums): design a for all 20 new customers,
+    # net value 45 and cost 30 if all were offered; half are
+    assert loose.designs == {"new": "a", "active": "none"} and loose.metrics["reach_new"] == pytest.approx(1.0)
+    assert (loose.metrics["reached"], loose.metrics["offered"]) == (20.0, 10.0)
+    assert loose.metrics["net_value"] == pytest.approx(22.5) and loose.metrics["cost"] == pytest.approx(15.0)
+    lim, params = limits(budget=15.0), simulator.PlanParams(split={"new": 1.0, "active": 0.0})
+    full = simulator.build_plan(simulator.prepare(STATS), STRENGTH, lim, params)
+    half = simulator.build_plan(simulator.prepare(STATS, offer_share=0.5), STRENGTH, lim, params)
+    assert full.metrics["cost_p90"] == pytest.approx(15.0, abs=1e-3) and full.metrics["offered"] == full.metrics["reached"]
+    assert half.metrics["cost_p90"] <= 15.0 + 1e-6 and half.feasible
+    assert half.metrics["reached"] > 1.5 * full.metrics["reached"]
