@@ -84,23 +84,23 @@ def baseline_options(email: EmailConfig) -> list[Option]:
 
 def step_options(cand: Option, inc: Option, email: EmailConfig) -> list[Option]:
     """Tier maps part of the way from the incumbent to the candidate: each bin's k moves at most ``s`` emails/week
-    towards the candidate's (``s`` in ``email.publish.safety.steps``). The gain of a move grows less than
-    linearly in its size while the error of its estimate grows about linearly, so a step can be certified on
-    a holdout too thin to certify the whole move; published, it becomes the incumbent the next run steps from."""
+    towards the candidate's (``s`` in ``email.publish.safety.steps``). Where the candidate overshoots (the value
+    of k rises, then falls), the first part of its move can be certified where the whole cannot; published, a
+    step becomes the incumbent the next run steps from."""
     if cand.kind != "tiers" or inc.kind not in ("fixed", "tiers"):
         return []
     freqs = sorted(email.candidate_frequencies)
+    starts = {b: int(inc.k) if inc.kind == "fixed" else int(inc.tier_map.get(b, 0)) for b in cand.tier_map}
     out, seen = [], {tuple(sorted(cand.tier_map.items()))}
     for s in sorted(set(email.publish.safety.steps)):
         tiers = {}
         for b, goal in sorted(cand.tier_map.items()):
-            start = int(inc.k) if inc.kind == "fixed" else int(inc.tier_map.get(b, 0))
+            start = starts[b]
             lo, hi = min(start, goal), max(start, goal)
             reach = [f for f in freqs if lo <= f <= hi and abs(f - start) <= s]
             tiers[b] = max(reach, key=lambda f: abs(f - start)) if reach else start
         key = tuple(sorted(tiers.items()))
-        if key in seen or len(set(tiers.values())) == 1 or (
-                inc.kind == "tiers" and tiers == {b: int(inc.tier_map.get(b, 0)) for b in tiers}):
+        if key in seen or len(set(tiers.values())) == 1 or tiers == starts:
             continue  # the candidate, an everyone-k baseline, the incumbent, or a step already listed
         seen.add(key)
         out.append(Option(f"step_{s}", "tiers", tiers, source=f"at most {s} emails/week from the incumbent "

@@ -285,7 +285,7 @@ def evaluate_units(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[st
     s = {c: float((frac * a[c]).sum()) for c in STAT_COLS}
     zi = NormalDist().inv_cdf(0.5 + limits.interval / 2)
     cost_sd, orders_sd, red_sd = math.sqrt(s["cost_var"]), math.sqrt(s["orders_var"]), math.sqrt(s["redeem_var"])
-    m = {"reached": s["n"], "offered": s["n"] * prep.get("offer_share", 1.0), "redemptions": s["p_redeem"], "incremental_orders": s["inc_orders"], "gmv": s["gmv"],
+    m = {"reached": s["n"], "offered": s["n"] * prep["offer_share"], "redemptions": s["p_redeem"], "incremental_orders": s["inc_orders"], "gmv": s["gmv"],
          "incremental_gmv": s["inc_gmv"], "cost": s["cost"], "net_value": s["inc_gmv"] - s["cost"],
          "objective": s["inc_gmv"] - s["cost"] + limits.weight_orders * s["inc_orders"]
          + limits.weight_new * s["new_inc"], "new_customers": s["new_inc"],
