@@ -64,6 +64,9 @@ class ModelConfig(Strict):
     incremental_share_edges: list[float] = Field(
         default_factory=lambda: [0.2], description="effect usage: offer strengths (against the category's median "
         "basket) cutting the bins of the incremental share of redemptions, measured per segment and bin")
+    incremental_share_loyalty_edges: list[float] = Field(
+        default_factory=list, description="effect usage: the customer's observed share of their category payments "
+        "at the merchant cutting bins of the incremental share within each segment × strength bin (empty: none)")
     incremental_share_prior: float = Field(30.0, ge=0, description="effect usage: redemptions' worth of weight "
                                            "that shrinks a bin's incremental share towards its segment's, and a "
                                            "segment's towards every segment's (0: each cell alone)")

@@ -290,29 +290,37 @@ def usage_frame(df: DataFrame, cfg: ModelConfig) -> DataFrame:
     return x.withColumn("usage_rate", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double") / F.col("usage_weight"))
 
 
-def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5, prior: float = 0.0) -> dict:
-    """The share of redemptions that are incremental orders, per segment and bin of the campaign's offer strength
+def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5, prior: float = 0.0,
+                      loyalty_edges: list[float] = ()) -> dict:
+    """The share of redemptions that are incremental orders, per segment, bin of the campaign's offer strength
     against the category's basket (``strength_mcc`` cut at ``edges``: a weak offer is mostly used on orders that
-    would have happened anyway), measured on the randomized campaigns:
+    would have happened anyway) and bin of the customer's observed merchant share (:func:`merchant_share` cut at
+    ``loyalty_edges``: a customer who pays at this merchant most of the times they pay in its category would
+    mostly have ordered anyway), measured on the randomized campaigns:
     Σ (orders per offered − per control customer) · offered / Σ redemptions of the offered, over the campaigns
     with at least ``min_rows`` offered and control customers in the cell. The rest of the redemptions are
     subsidised orders.
 
-    A cell is shrunk towards its segment's pooled share, and a segment towards the pool of every segment
-    (``all``), with the weight of ``prior`` redemptions: (Σ num + prior · parent) / (Σ redemptions + prior),
-    clipped to [0, 1]. A cell of a few dozen redemptions is mostly noise (a small segment's weak bin measured
-    1.0 where the truth is 0.14); a cell without campaigns takes its parent's share.
+    A cell is shrunk towards its segment × strength bin's pooled share, that towards its segment's, and a segment
+    towards the pool of every segment (``all``), each with the weight of ``prior`` redemptions:
+    (Σ num + prior · parent) / (Σ redemptions + prior), clipped to [0, 1]. A cell of a few dozen redemptions is
+    mostly noise (a small segment's weak bin measured 1.0 where the truth is 0.14); a cell without campaigns
+    takes its parent's share.
 
-    Returns {"edges": edges, "share": {segment: [share per bin]}}."""
+    Returns {"edges", "loyalty_edges", "share": {segment: [share per cell]}}, cell = strength bin ×
+    (len(loyalty_edges) + 1) + loyalty bin."""
     red = F.coalesce(F.col("redemptions"), F.lit(0)).cast("double")
-    per = training.withColumn("_bin", _bin(F.col("strength_mcc"), edges)).groupBy("segment", "_bin", "key").agg(
-        F.sum(F.col("offered").cast("int")).alias("n1"), F.sum((~F.col("offered")).cast("int")).alias("n0"),
-        F.avg(F.when(F.col("offered"), F.col("orders_all"))).alias("o1"),
-        F.avg(F.when(~F.col("offered"), F.col("orders_all"))).alias("o0"),
-        F.avg(F.when(F.col("offered"), red)).alias("r1"))
+    loyal = _bin(merchant_share(), loyalty_edges) if loyalty_edges else F.lit(0)
+    per = (training.withColumn("_bin", _bin(F.col("strength_mcc"), edges)).withColumn("_loyal", loyal)
+           .groupBy("segment", "_bin", "_loyal", "key").agg(
+               F.sum(F.col("offered").cast("int")).alias("n1"), F.sum((~F.col("offered")).cast("int")).alias("n0"),
+               F.avg(F.when(F.col("offered"), F.col("orders_all"))).alias("o1"),
+               F.avg(F.when(~F.col("offered"), F.col("orders_all"))).alias("o0"),
+               F.avg(F.when(F.col("offered"), red)).alias("r1")))
     per = per.where((F.col("n1") >= min_rows) & (F.col("n0") >= min_rows))
-    rows = per.groupBy("segment", "_bin").agg(F.sum((F.col("o1") - F.col("o0")) * F.col("n1")).alias("num"),
-                                              F.sum(F.col("r1") * F.col("n1")).alias("den")).collect()  # ≤ 3 × bins
+    rows = per.groupBy("segment", "_bin", "_loyal").agg(
+        F.sum((F.col("o1") - F.col("o0")) * F.col("n1")).alias("num"),
+        F.sum(F.col("r1") * F.col("n1")).alias("den")).collect()  # ≤ 3 × strength bins × loyalty bins
 
     def share(cells, parent: float, weight: float = prior) -> float:
         num, den = sum(r["num"] for r in cells), sum(r["den"] for r in cells)
@@ -320,13 +328,35 @@ def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5
             return parent
         return min(1.0, max(0.0, (num + weight * parent) / (den + weight)))
 
+    n_loyal = len(loyalty_edges) + 1
     pooled = share(rows, 0.0, weight=0.0)
-    out = {"all": [pooled] * (len(edges) + 1)}
+    out = {"all": [pooled] * ((len(edges) + 1) * n_loyal)}
     for seg in sorted({r["segment"] for r in rows}):
         mine = [r for r in rows if r["segment"] == seg]
-        seg_all = share(mine, pooled)
-        out[seg] = [share([r for r in mine if r["_bin"] == b], seg_all) for b in range(len(edges) + 1)]
-    return {"edges": [float(e) for e in edges], "share": out}
+        seg_all, out[seg] = share(mine, pooled), []
+        for b in range(len(edges) + 1):
+            in_bin = [r for r in mine if r["_bin"] == b]
+            bin_all = share(in_bin, seg_all)
+            out[seg] += [share([r for r in in_bin if r["_loyal"] == v], bin_all) if loyalty_edges else bin_all
+                         for v in range(n_loyal)]
+    return {"edges": [float(e) for e in edges], "loyalty_edges": [float(e) for e in loyalty_edges], "share": out}
+
+
+def merchant_share():
+    """The customer's observed share of their category payments made at this merchant in the history window
+    (0 without any): the world's subsidy grows with it — a loyal customer's order would mostly have happened
+    anyway."""
+    total = F.col("m_orders") + F.col("mcc_orders")
+    return F.when(total > 0, F.col("m_orders") / total).otherwise(F.lit(0.0))
+
+
+def _same_share_cells(usage_champion, cfg: ModelConfig) -> bool:
+    """Whether the usage champion's incremental shares were measured on the configured cells (else retrain)."""
+    if usage_champion is None:
+        return True
+    share = json.loads(usage_champion[1].get("usage", "{}")).get("incremental_share", {})
+    return (share.get("edges") == [float(e) for e in cfg.incremental_share_edges]
+            and (share.get("loyalty_edges") or []) == [float(e) for e in cfg.incremental_share_loyalty_edges])
 
 
 def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]) -> ModelSet:
@@ -338,7 +368,7 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
     current = {k: load_champion(ctx.config, k) for k in kinds}
     fresh = all(c is not None and json.loads(c[1].get("data_versions", "{}")) == data_versions
                 and c[0].features == list(kinds[k][1]) and c[1].get("effect", cfg.effect) == cfg.effect
-                for k, c in current.items())
+                for k, c in current.items()) and _same_share_cells(current.get("usage"), cfg)
     if fresh and not cfg.retrain:
         scale = json.loads(current["order1"][1].get("uplift_scale", "{}"))
         effect = json.loads(current["effect_net"][1].get("effect_calibration", "{}")) if "effect_net" in current \
@@ -362,8 +392,9 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         lines.append(line)
         design = {c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")}  # control rows too
         at_design = with_usage(training.withColumns(design), cfg.near_share, cfg.exposure_floor)
-        out.usage = {"incremental_share": incremental_share(at_design, list(cfg.incremental_share_edges),
-                                                             prior=cfg.incremental_share_prior),
+        out.usage = {"incremental_share": incremental_share(
+            at_design, list(cfg.incremental_share_edges), prior=cfg.incremental_share_prior,
+            loyalty_edges=list(cfg.incremental_share_loyalty_edges)),
                      "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
     elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
@@ -545,9 +576,14 @@ def uplift_factor(scale: dict[str, dict]):
 
 
 def incremental_share_column(share: dict):
-    """:func:`incremental_share`'s value for each row's segment and offer-strength bin (``all`` for a segment it
-    has not seen)."""
-    cells = {seg: _binned(values, "strength_mcc", share["edges"]) for seg, values in share["share"].items()}
+    """:func:`incremental_share`'s value for each row's segment, offer-strength bin and merchant-share bin (``all``
+    for a segment it has not seen)."""
+    loyalty = share.get("loyalty_edges") or []
+    cell = _bin(F.col("strength_mcc"), share["edges"])
+    if loyalty:
+        cell = cell * F.lit(len(loyalty) + 1) + _bin(merchant_share(), loyalty)
+    cells = {seg: F.element_at(F.array(*[F.lit(float(v)) for v in values]), cell + 1)
+             for seg, values in share["share"].items()}
     return _per_segment({k: v for k, v in cells.items() if k != "all"}, cells["all"])
 
 

@@ -348,3 +348,29 @@ def test_the_plans_control_group_is_chosen_on_top_of_the_budget():
     assert full.metrics["cost_p90"] == pytest.approx(15.0, abs=1e-3) and full.metrics["offered"] == full.metrics["reached"]
     assert half.metrics["cost_p90"] <= 15.0 + 1e-6 and half.feasible
     assert half.metrics["reached"] > 1.5 * full.metrics["reached"]
+
+
+def test_incremental_share_per_merchant_share_bin(spark):
+    """With ``loyalty_edges`` each segment × strength bin is split by the customer's observed share of category
+    payments at the merchant: loyal customers' redemptions are mostly subsidised, the others' incremental; a
+    loyalty cell without campaigns takes its strength bin's pooled share; customers without category payments
+    count as share 0."""
+    rows = []
+
+    def camp(key, m_orders, mcc_orders, offered, control):
+        rows.extend(("churned", key, 0.3, True, o, r, m_orders, mcc_orders) for o, r in offered)
+        rows.extend(("churned", key, 0.3, False, o, None, m_orders, mcc_orders) for o in control)
+
+    camp("c1", 9.0, 1.0, [(1.0, 1)] * 10, [0.8] * 10)   # loyal (share 0.9): 0.2 of a redemption incremental
+    camp("c1", 1.0, 9.0, [(1.0, 1)] * 10, [0.0] * 10)   # share 0.1: every redemption incremental
+    camp("c2", 0.0, 0.0, [(0.5, 1)] * 10, [0.0] * 10)   # no category payments: share 0, 0.5 incremental
+    df = spark.createDataFrame(rows, "segment string, key string, strength_mcc double, offered boolean, "
+                                     "orders_all double, redemptions long, m_orders double, mcc_orders double")
+    k = incremental_share(df, [0.2], loyalty_edges=[0.5])
+    assert k["loyalty_edges"] == [0.5]
+    low, high = (10 + 5) / 20, 0.2
+    assert k["share"]["churned"] == pytest.approx([(15 + 2) / 30] * 2 + [low, high])  # weak bin: the segment's
+    probe = spark.createDataFrame([("churned", 0.3, 9.0, 1.0), ("churned", 0.3, 0.0, 3.0), ("churned", 0.1, 9.0, 1.0)],
+                                  "segment string, strength_mcc double, m_orders double, mcc_orders double")
+    got = [r["k"] for r in probe.select(incremental_share_column(k).alias("k")).collect()]
+    assert got == pytest.approx([high, low, 17 / 30])
