@@ -67,6 +67,9 @@ class ModelConfig(Strict):
     incremental_share_loyalty_edges: list[float] = Field(
         default_factory=list, description="effect usage: the customer's observed share of their category payments "
         "at the merchant cutting bins of the incremental share within each segment × strength bin (empty: none)")
+    merchant_level_prior: float | None = Field(
+        None, ge=0, description="effect usage: scale each merchant's predicted redemptions by its offered holdout "
+        "customers' observed ÷ predicted ones, shrunk to 1 with this many redemptions' weight (null: no scaling)")
     incremental_share_prior: float = Field(30.0, ge=0, description="effect usage: redemptions' worth of weight "
                                            "that shrinks a bin's incremental share towards its segment's, and a "
                                            "segment's towards every segment's (0: each cell alone)")

@@ -37,6 +37,7 @@ from sendopt.channels.promo.features import (
     DESIGN_FEATURES,
     INCREASING,
     USAGE_FEATURES,
+    merchant_share,
     with_design,
     with_usage,
 )
@@ -342,20 +343,34 @@ def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5
     return {"edges": [float(e) for e in edges], "loyalty_edges": [float(e) for e in loyalty_edges], "share": out}
 
 
-def merchant_share():
-    """The customer's observed share of their category payments made at this merchant in the history window
-    (0 without any): the world's subsidy grows with it — a loyal customer's order would mostly have happened
-    anyway."""
-    total = F.col("m_orders") + F.col("mcc_orders")
-    return F.when(total > 0, F.col("m_orders") / total).otherwise(F.lit(0.0))
+def merchant_level(usage: PromoModel, valid: DataFrame, prior: float) -> dict[str, float]:
+    """Per merchant: observed ÷ predicted redemptions of its offered holdout customers (out of sample), shrunk to
+    1 with the weight of ``prior`` redemptions: (Σ observed + prior) / (Σ predicted + prior). The usage model
+    pools every merchant; what sets a merchant apart (its competitors in the category, its own customers) shows
+    as a level its past campaigns measure."""
+    pred = usage.predict(rows_for(valid, "offered"), "_rate").withColumn("_pred", F.col("_rate") * F.col("usage_weight"))
+    rows = pred.groupBy("merchant_id").agg(F.sum(F.coalesce(F.col("redemptions"), F.lit(0))).alias("obs"),
+                                           F.sum("_pred").alias("pred")).collect()  # one row per merchant
+    return {str(r["merchant_id"]): float((r["obs"] + prior) / (r["pred"] + prior)) for r in rows}
+
+
+def merchant_level_column(levels: dict[str, float]):
+    """:func:`merchant_level`'s factor for each row's merchant (1 for a merchant without campaigns)."""
+    if not levels:
+        return F.lit(1.0)
+    lookup = F.create_map(*[x for k, v in sorted(levels.items()) for x in (F.lit(k), F.lit(v))])
+    return F.coalesce(lookup[F.col("merchant_id").cast("string")], F.lit(1.0))
 
 
 def _same_share_cells(usage_champion, cfg: ModelConfig) -> bool:
-    """Whether the usage champion's incremental shares were measured on the configured cells (else retrain)."""
+    """Whether the usage champion's incremental shares and merchant levels were measured as configured (else
+    retrain)."""
     if usage_champion is None:
         return True
-    share = json.loads(usage_champion[1].get("usage", "{}")).get("incremental_share", {})
-    return (share.get("edges") == [float(e) for e in cfg.incremental_share_edges]
+    usage = json.loads(usage_champion[1].get("usage", "{}"))
+    share = usage.get("incremental_share", {})
+    return (usage.get("merchant_level_prior") == cfg.merchant_level_prior
+            and share.get("edges") == [float(e) for e in cfg.incremental_share_edges]
             and (share.get("loyalty_edges") or []) == [float(e) for e in cfg.incremental_share_loyalty_edges])
 
 
@@ -396,6 +411,10 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
             at_design, list(cfg.incremental_share_edges), prior=cfg.incremental_share_prior,
             loyalty_edges=list(cfg.incremental_share_loyalty_edges)),
                      "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
+        if cfg.merchant_level_prior is not None:
+            out.usage["merchant_level_prior"] = cfg.merchant_level_prior
+            out.usage["merchant_level"] = merchant_level(models["usage"], usage_frame(valid_df, cfg),
+                                                         cfg.merchant_level_prior)
     elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
         valid_e = pseudo_outcomes(out, valid_df, cfg.effect).localCheckpoint()
@@ -415,6 +434,8 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         client.set_model_version_tag(registry_name(ctx.config, "usage"), models["usage"].version, "usage",
                                      json.dumps(out.usage, sort_keys=True))
         ctx.log.info("stage=promo-models usage: incremental share of redemptions %s", out.usage["incremental_share"])
+        if "merchant_level" in out.usage:
+            ctx.log.info("stage=promo-models usage: merchant levels %s", out.usage["merchant_level"])
     elif cfg.effect != "t":
         out.effect_calibration = effect_calibration(out, valid_df, cfg.calibration_bins)
         client.set_model_version_tag(registry_name(ctx.config, "effect_net"), models["effect_net"].version,
@@ -611,7 +632,8 @@ def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame
         heads.append(("usage", "usage_rate_hat"))
     x = predict_all(x, [(m[k], out) for k, out in heads])
     if effects and "usage" in m:
-        x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight")).withColumn(
+        level = merchant_level_column(models.usage.get("merchant_level") or {})
+        x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight") * level).withColumn(
             "usage_incremental", incremental_share_column(models.usage["incremental_share"]) * F.col("usage"))
     return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
                                                                                              F.lit(1.0)))

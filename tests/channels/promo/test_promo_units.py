@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from sendopt.channels.promo import designer, simulator
 from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
 from sendopt.channels.promo.features import normal_cdf, pair_features, with_usage
-from sendopt.channels.promo.models import incremental_share, incremental_share_column
+from sendopt.channels.promo.models import incremental_share, incremental_share_column, merchant_level_column
 from sendopt.channels.promo.requests import RequestError, normalize_request, validate_request
 
 AS_OF = dt.date(2026, 3, 1)
@@ -193,10 +193,13 @@ def test_usage_columns_follow_the_promo_terms_by_hand(spark):
     got = spark.createDataFrame([(z,) for z in zs], "z double").select(normal_cdf(F.col("z")).alias("p")).collect()
     assert [r["p"] for r in got] == pytest.approx([(1 + math.erf(z / math.sqrt(2))) / 2 for z in zs], abs=2e-7)
     cols = ("id string, discount_pct double, voucher_value double, min_spend double, mcc_median double, "
-            "mcc_sigma double, exposure double, m_avg_amount double, all_avg_amount double")
-    rows = [("m20", 10.0, 5.0, 20.0, 40.0, 0.5, 1.0, -1.0, 30.0), ("m0", 10.0, 5.0, 0.0, 40.0, 0.5, 1.0, -1.0, 30.0),
-            ("nocat", 0.0, 60.0, 0.0, None, None, 0.0, -1.0, 30.0)]
+            "mcc_sigma double, exposure double, m_avg_amount double, all_avg_amount double, m_orders double, "
+            "mcc_orders double")
+    rows = [("m20", 10.0, 5.0, 20.0, 40.0, 0.5, 1.0, -1.0, 30.0, 3.0, 1.0),
+            ("m0", 10.0, 5.0, 0.0, 40.0, 0.5, 1.0, -1.0, 30.0, 0.0, 2.0),
+            ("nocat", 0.0, 60.0, 0.0, None, None, 0.0, -1.0, 30.0, 0.0, 0.0)]
     out = {r["id"]: r for r in with_usage(spark.createDataFrame(rows, cols), 0.7, 0.1).collect()}
+    assert [out[k]["merchant_share"] for k in ("m20", "m0", "nocat")] == [0.75, 0.0, 0.0]  # of category payments
     z = np.linspace(-9, 9, 200_001)
     a = np.exp(np.log(40.0) + 0.5 * z)
     dens = np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * (z[1] - z[0])
@@ -374,3 +377,11 @@ def test_incremental_share_per_merchant_share_bin(spark):
                                   "segment string, strength_mcc double, m_orders double, mcc_orders double")
     got = [r["k"] for r in probe.select(incremental_share_column(k).alias("k")).collect()]
     assert got == pytest.approx([high, low, 17 / 30])
+
+
+def test_merchant_level_column_scales_known_merchants_only(spark):
+    """Each row's merchant level; a merchant without campaigns (or no levels at all) keeps the model's rate."""
+    df = spark.createDataFrame([(52,), (7,), (None,)], "merchant_id int")
+    got = [r["k"] for r in df.select(merchant_level_column({"52": 0.8, "307": 1.2}).alias("k")).collect()]
+    assert got == pytest.approx([0.8, 1.0, 1.0])
+    assert [r["k"] for r in df.select(merchant_level_column({}).alias("k")).collect()] == [1.0] * 3
