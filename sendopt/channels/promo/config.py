@@ -70,6 +70,8 @@ class ModelConfig(Strict):
     merchant_level_prior: float | None = Field(
         None, ge=0, description="effect usage: scale each merchant's predicted redemptions by its offered holdout "
         "customers' observed ÷ predicted ones, shrunk to 1 with this many redemptions' weight (null: no scaling)")
+    rate_calibration_bins: int = Field(0, ge=0, description="effect usage: quantile bins of the predicted "
+                                       "redemption rate mapped to the offered holdout's observed rate (0: none)")
     incremental_share_prior: float = Field(30.0, ge=0, description="effect usage: redemptions' worth of weight "
                                            "that shrinks a bin's incremental share towards its segment's, and a "
                                            "segment's towards every segment's (0: each cell alone)")

@@ -354,6 +354,31 @@ def merchant_level(usage: PromoModel, valid: DataFrame, prior: float) -> dict[st
     return {str(r["merchant_id"]): float((r["obs"] + prior) / (r["pred"] + prior)) for r in rows}
 
 
+def rate_calibration(usage: PromoModel, valid: DataFrame, bins: int) -> dict[str, list[float]]:
+    """On the offered holdout customers, per quantile bin of the predicted redemption rate: the bin's mean
+    predicted rate and its observed one (Σ redemptions / Σ usage weight), made non-decreasing. A plan reaches
+    the customers the model rates highest, where its errors are largest (the winner's curse); mapping a rate to
+    what such rates truly redeemed removes that bias (:func:`calibrated_rate` applies it)."""
+    x = usage.predict(rows_for(valid, "offered"), "_rate").select(
+        "_rate", "usage_weight", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double").alias("_obs"))
+    x = x.localCheckpoint()
+    edges = sorted(set(x.approxQuantile("_rate", [i / bins for i in range(1, bins)], 0.001)))
+    rows = sorted(x.withColumn("b", _bin(F.col("_rate"), edges)).groupBy("b").agg(
+        (F.sum(F.col("_rate") * F.col("usage_weight")) / F.sum("usage_weight")).alias("x"),
+        (F.sum("_obs") / F.sum("usage_weight")).alias("y"), F.sum("usage_weight").alias("w")).collect(),
+        key=lambda r: r["b"])
+    xs = [float(r["x"]) for r in rows]
+    ys = monotone([float(r["y"]) for r in rows], [float(r["w"]) for r in rows])
+    return {"x": xs, "y": ys, "ratio": [y / x if x > 0 else 1.0 for x, y in zip(xs, ys, strict=True)]}
+
+
+def calibrated_rate(col: str, cal: dict[str, list[float]]):
+    """:func:`rate_calibration` applied to the rate ``col``: the rate times the observed ÷ predicted ratio,
+    interpolated between the bins' mean rates and flat beyond them, so the ranking within the extreme bins is
+    kept (a flat calibrated rate would make every strong design look alike)."""
+    return F.col(col) * calibrated_effect(col, {col: {"x": cal["x"], "y": cal["ratio"]}})
+
+
 def merchant_level_column(levels: dict[str, float]):
     """:func:`merchant_level`'s factor for each row's merchant (1 for a merchant without campaigns)."""
     if not levels:
@@ -370,6 +395,7 @@ def _same_share_cells(usage_champion, cfg: ModelConfig) -> bool:
     usage = json.loads(usage_champion[1].get("usage", "{}"))
     share = usage.get("incremental_share", {})
     return (usage.get("merchant_level_prior") == cfg.merchant_level_prior
+            and usage.get("rate_calibration_bins", 0) == cfg.rate_calibration_bins
             and share.get("edges") == [float(e) for e in cfg.incremental_share_edges]
             and (share.get("loyalty_edges") or []) == [float(e) for e in cfg.incremental_share_loyalty_edges])
 
@@ -415,6 +441,10 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
             out.usage["merchant_level_prior"] = cfg.merchant_level_prior
             out.usage["merchant_level"] = merchant_level(models["usage"], usage_frame(valid_df, cfg),
                                                          cfg.merchant_level_prior)
+        if cfg.rate_calibration_bins:
+            out.usage["rate_calibration_bins"] = cfg.rate_calibration_bins
+            out.usage["rate_calibration"] = rate_calibration(models["usage"], usage_frame(valid_df, cfg),
+                                                             cfg.rate_calibration_bins)
     elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
         valid_e = pseudo_outcomes(out, valid_df, cfg.effect).localCheckpoint()
@@ -434,6 +464,8 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
         client.set_model_version_tag(registry_name(ctx.config, "usage"), models["usage"].version, "usage",
                                      json.dumps(out.usage, sort_keys=True))
         ctx.log.info("stage=promo-models usage: incremental share of redemptions %s", out.usage["incremental_share"])
+        if "rate_calibration" in out.usage:
+            ctx.log.info("stage=promo-models usage: rate calibration %s", out.usage["rate_calibration"])
         if "merchant_level" in out.usage:
             ctx.log.info("stage=promo-models usage: merchant levels %s", out.usage["merchant_level"])
     elif cfg.effect != "t":
@@ -633,6 +665,9 @@ def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame
     x = predict_all(x, [(m[k], out) for k, out in heads])
     if effects and "usage" in m:
         level = merchant_level_column(models.usage.get("merchant_level") or {})
+        cal = models.usage.get("rate_calibration")
+        if cal:
+            x = x.withColumn("usage_rate_hat", calibrated_rate("usage_rate_hat", cal))
         x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight") * level).withColumn(
             "usage_incremental", incremental_share_column(models.usage["incremental_share"]) * F.col("usage"))
     return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),

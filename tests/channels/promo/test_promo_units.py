@@ -13,7 +13,12 @@ from pyspark.sql import functions as F
 from sendopt.channels.promo import designer, simulator
 from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
 from sendopt.channels.promo.features import normal_cdf, pair_features, with_usage
-from sendopt.channels.promo.models import incremental_share, incremental_share_column, merchant_level_column
+from sendopt.channels.promo.models import (
+    calibrated_rate,
+    incremental_share,
+    incremental_share_column,
+    merchant_level_column,
+)
 from sendopt.channels.promo.requests import RequestError, normalize_request, validate_request
 
 AS_OF = dt.date(2026, 3, 1)
@@ -385,3 +390,11 @@ def test_merchant_level_column_scales_known_merchants_only(spark):
     got = [r["k"] for r in df.select(merchant_level_column({"52": 0.8, "307": 1.2}).alias("k")).collect()]
     assert got == pytest.approx([0.8, 1.0, 1.0])
     assert [r["k"] for r in df.select(merchant_level_column({}).alias("k")).collect()] == [1.0] * 3
+
+
+def test_calibrated_rate_scales_by_the_interpolated_ratio_and_keeps_the_tails_ranked(spark):
+    """Rates times observed ÷ predicted, linear between the bins' mean rates, the end ratios beyond them."""
+    cal = {"x": [0.1, 0.2], "y": [0.05, 0.2], "ratio": [0.5, 1.0]}
+    df = spark.createDataFrame([(0.05,), (0.1,), (0.15,), (0.2,), (0.4,), (0.8,)], "r double")
+    got = [r["k"] for r in df.select(calibrated_rate("r", cal).alias("k")).collect()]
+    assert got == pytest.approx([0.025, 0.05, 0.15 * 0.75, 0.2, 0.4, 0.8])
