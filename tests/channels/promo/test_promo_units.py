@@ -398,3 +398,28 @@ def test_calibrated_rate_scales_by_the_interpolated_ratio_and_keeps_the_tails_ra
     df = spark.createDataFrame([(0.05,), (0.1,), (0.15,), (0.2,), (0.4,), (0.8,)], "r double")
     got = [r["k"] for r in df.select(calibrated_rate("r", cal).alias("k")).collect()]
     assert got == pytest.approx([0.025, 0.05, 0.15 * 0.75, 0.2, 0.4, 0.8])
+
+
+def test_merchant_levels_and_rate_calibration_from_a_real_usage_model_by_hand(spark):
+    """A LightGBM usage model that predicts 0.2 redemptions per unit of weight everywhere: each merchant's level
+    is (Σ observed + prior) / (Σ 0.2·weight + prior) over its offered rows only, and the rate calibration's one
+    bin maps 0.2 to Σ observed / Σ weight."""
+    import lightgbm as lgb
+
+    from sendopt.channels.promo.features import USAGE_FEATURES
+    from sendopt.channels.promo.models import PromoModel, merchant_level, rate_calibration
+
+    x = np.random.default_rng(0).uniform(size=(50, len(USAGE_FEATURES)))
+    booster = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 100},
+                        lgb.Dataset(x, np.full(50, 0.2)), num_boost_round=1)
+    model = PromoModel("usage", booster.model_to_string(), list(USAGE_FEATURES), None)
+    rows = [  # merchant, offered, redemptions, usage weight
+        (1, True, 1, 5.0), (1, True, 0, 5.0), (1, False, 9, 5.0), (2, True, 3, 10.0), (2, True, None, 10.0)]
+    cols = ", ".join(f"{f} double" for f in USAGE_FEATURES)
+    df = spark.createDataFrame([(m, o, r, w, *([0.5] * len(USAGE_FEATURES))) for m, o, r, w in rows],
+                               f"merchant_id int, offered boolean, redemptions int, usage_weight double, {cols}")
+    levels = merchant_level(model, df, prior=2.0)
+    assert levels == pytest.approx({"1": (1 + 2) / (0.2 * 10 + 2), "2": (3 + 2) / (0.2 * 20 + 2)})
+    cal = rate_calibration(model, df, bins=4)
+    assert cal["x"] == pytest.approx([0.2]) and cal["y"] == pytest.approx([4 / 30])
+    assert cal["ratio"] == pytest.approx([4 / 30 / 0.2])
