@@ -240,4 +240,8 @@ def format_request(rid: str, req: Mapping, result: Mapping[str, tuple[str, dict[
     t = result["tuned"][1]
     lines.append(f"  tuned / best fixed = {t.get('vs_best_fixed', math.nan):.2f} (target ≥ 1.2), tuned / oracle = "
                  f"{t.get('vs_oracle', math.nan):.2f} (target ≥ 0.9); predicted net {t.get('predicted_net_value', 0):.1f}")
+    pred_cost = t.get("predicted_cost", 0.0)
+    if pred_cost > 0:  # the model's error that decides whether a budget holds
+        lines.append(f"  tuned cost: predicted {pred_cost:.1f}, true {t['cost']:.1f} (true ÷ predicted "
+                     f"{t['cost'] / pred_cost:.2f})")
     return lines

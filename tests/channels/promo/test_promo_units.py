@@ -423,3 +423,18 @@ def test_merchant_levels_and_rate_calibration_from_a_real_usage_model_by_hand(sp
     cal = rate_calibration(model, df, bins=4)
     assert cal["x"] == pytest.approx([0.2]) and cal["y"] == pytest.approx([4 / 30])
     assert cal["ratio"] == pytest.approx([4 / 30 / 0.2])
+
+
+def test_proof_table_prints_the_tuned_plans_cost_error():
+    """The proof table ends with the tuned plan's true ÷ predicted cost (what decides whether a budget holds),
+    and leaves it out when the plan predicted no cost."""
+    from sendopt.evaluation.promo_policy import format_request
+
+    m = {"net_value": 90.0, "incremental_gmv": 150.0, "cost": 60.0, "incremental_orders": 6.0, "cps": 10.0,
+         "reached": 100.0, "within_budget": True, "within_cps": True}
+    req = {"merchant_id": 7, "budget": 100.0, "max_cps": None}
+    tuned = {**m, "vs_best_fixed": 0.9, "vs_oracle": 0.8, "predicted_net_value": 120.0, "predicted_cost": 50.0}
+    lines = format_request("r1", req, {"tuned": ("published assignments", tuned), "best_fixed": ("d5 for all", m)})
+    assert lines[-1] == "  tuned cost: predicted 50.0, true 60.0 (true ÷ predicted 1.20)"
+    lines = format_request("r1", req, {"tuned": ("published assignments", {**tuned, "predicted_cost": 0.0})})
+    assert "tuned cost" not in lines[-1] and lines[-1].startswith("  tuned / best fixed = 0.90")
