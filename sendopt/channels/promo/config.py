@@ -58,7 +58,8 @@ class ModelConfig(Strict):
     usage_boost_round: int = Field(150, ge=1, description="effect usage: boosting rounds of the usage model (no "
                                    "early stopping: the noisy holdout rate stops it before the design's effect is "
                                    "learned)")
-    usage_params: dict[str, Any] = Field(default_factory=dict, description="effect usage: LightGBM parameters of "
+    usage_params: dict[str, Any] = Field(default_factory=lambda: {"min_data_in_leaf": 200},
+                                         description="effect usage: LightGBM parameters of "
                                          "the usage model over ``params`` (its label is a rate of rare events: "
                                          "larger leaves)")
     incremental_share_edges: list[float] = Field(
