@@ -343,25 +343,29 @@ def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5
     return {"edges": [float(e) for e in edges], "loyalty_edges": [float(e) for e in loyalty_edges], "share": out}
 
 
-def merchant_level(usage: PromoModel, valid: DataFrame, prior: float) -> dict[str, float]:
-    """Per merchant: observed ÷ predicted redemptions of its offered holdout customers (out of sample), shrunk to
-    1 with the weight of ``prior`` redemptions: (Σ observed + prior) / (Σ predicted + prior). The usage model
-    pools every merchant; what sets a merchant apart (its competitors in the category, its own customers) shows
-    as a level its past campaigns measure."""
-    pred = usage.predict(rows_for(valid, "offered"), "_rate").withColumn("_pred", F.col("_rate") * F.col("usage_weight"))
-    rows = pred.groupBy("merchant_id").agg(F.sum(F.coalesce(F.col("redemptions"), F.lit(0))).alias("obs"),
-                                           F.sum("_pred").alias("pred")).collect()  # one row per merchant
+def offered_rates(usage: PromoModel, valid: DataFrame) -> DataFrame:
+    """The offered holdout rows (:func:`usage_frame`'s columns) with the usage model's predicted rate ``_rate``
+    and the observed redemptions ``_obs``: what :func:`merchant_level` and :func:`rate_calibration` compare."""
+    return usage.predict(rows_for(valid, "offered"), "_rate").withColumn(
+        "_obs", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double"))
+
+
+def merchant_level(offered: DataFrame, prior: float) -> dict[str, float]:
+    """Per merchant: observed ÷ predicted redemptions of its offered holdout customers (:func:`offered_rates`, out
+    of sample), shrunk to 1 with the weight of ``prior`` redemptions: (Σ observed + prior) / (Σ predicted +
+    prior). The usage model pools every merchant; what sets a merchant apart (its competitors in the category,
+    its own customers) shows as a level its past campaigns measure."""
+    rows = offered.groupBy("merchant_id").agg(F.sum("_obs").alias("obs"), F.sum(
+        F.col("_rate") * F.col("usage_weight")).alias("pred")).collect()  # one row per merchant
     return {str(r["merchant_id"]): float((r["obs"] + prior) / (r["pred"] + prior)) for r in rows}
 
 
-def rate_calibration(usage: PromoModel, valid: DataFrame, bins: int) -> dict[str, list[float]]:
-    """On the offered holdout customers, per quantile bin of the predicted redemption rate: the bin's mean
+def rate_calibration(offered: DataFrame, bins: int) -> dict[str, list[float]]:
+    """On the offered holdout customers (:func:`offered_rates`), per quantile bin of the predicted redemption rate: the bin's mean
     predicted rate and its observed one (Σ redemptions / Σ usage weight), made non-decreasing. A plan reaches
     the customers the model rates highest, where its errors are largest (the winner's curse); mapping a rate to
     what such rates truly redeemed removes that bias (:func:`calibrated_rate` applies it)."""
-    x = usage.predict(rows_for(valid, "offered"), "_rate").select(
-        "_rate", "usage_weight", F.coalesce(F.col("redemptions"), F.lit(0)).cast("double").alias("_obs"))
-    x = x.localCheckpoint()
+    x = offered.select("_rate", "usage_weight", "_obs")
     edges = sorted(set(x.approxQuantile("_rate", [i / bins for i in range(1, bins)], 0.001)))
     rows = sorted(x.withColumn("b", _bin(F.col("_rate"), edges)).groupBy("b").agg(
         (F.sum(F.col("_rate") * F.col("usage_weight")) / F.sum("usage_weight")).alias("x"),
@@ -387,7 +391,7 @@ def merchant_level_column(levels: dict[str, float]):
     return F.coalesce(lookup[F.col("merchant_id").cast("string")], F.lit(1.0))
 
 
-def _same_share_cells(usage_champion, cfg: ModelConfig) -> bool:
+def _same_usage_settings(usage_champion, cfg: ModelConfig) -> bool:
     """Whether the usage champion's incremental shares and merchant levels were measured as configured (else
     retrain)."""
     if usage_champion is None:
@@ -409,7 +413,7 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
     current = {k: load_champion(ctx.config, k) for k in kinds}
     fresh = all(c is not None and json.loads(c[1].get("data_versions", "{}")) == data_versions
                 and c[0].features == list(kinds[k][1]) and c[1].get("effect", cfg.effect) == cfg.effect
-                for k, c in current.items()) and _same_share_cells(current.get("usage"), cfg)
+                for k, c in current.items()) and _same_usage_settings(current.get("usage"), cfg)
     if fresh and not cfg.retrain:
         scale = json.loads(current["order1"][1].get("uplift_scale", "{}"))
         effect = json.loads(current["effect_net"][1].get("effect_calibration", "{}")) if "effect_net" in current \
@@ -428,7 +432,8 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
     out = ModelSet(models, trained=True, gate=lines)
     if cfg.effect == "usage":
         kind = "usage"
-        models[kind], line = fit_and_gate(ctx, kind, usage_frame(train_df, cfg), usage_frame(valid_df, cfg),
+        valid_usage = usage_frame(valid_df, cfg)
+        models[kind], line = fit_and_gate(ctx, kind, usage_frame(train_df, cfg), valid_usage,
                                           current[kind], data_versions)
         lines.append(line)
         design = {c: F.col(f"c_{c}") for c in ("discount_pct", "voucher_value", "min_spend")}  # control rows too
@@ -437,14 +442,14 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
             at_design, list(cfg.incremental_share_edges), prior=cfg.incremental_share_prior,
             loyalty_edges=list(cfg.incremental_share_loyalty_edges)),
                      "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
-        if cfg.merchant_level_prior is not None:
-            out.usage["merchant_level_prior"] = cfg.merchant_level_prior
-            out.usage["merchant_level"] = merchant_level(models["usage"], usage_frame(valid_df, cfg),
-                                                         cfg.merchant_level_prior)
-        if cfg.rate_calibration_bins:
-            out.usage["rate_calibration_bins"] = cfg.rate_calibration_bins
-            out.usage["rate_calibration"] = rate_calibration(models["usage"], usage_frame(valid_df, cfg),
-                                                             cfg.rate_calibration_bins)
+        if cfg.merchant_level_prior is not None or cfg.rate_calibration_bins:  # one scoring of the holdout
+            offered = offered_rates(models["usage"], valid_usage).localCheckpoint()
+            if cfg.merchant_level_prior is not None:
+                out.usage["merchant_level_prior"] = cfg.merchant_level_prior
+                out.usage["merchant_level"] = merchant_level(offered, cfg.merchant_level_prior)
+            if cfg.rate_calibration_bins:
+                out.usage["rate_calibration_bins"] = cfg.rate_calibration_bins
+                out.usage["rate_calibration"] = rate_calibration(offered, cfg.rate_calibration_bins)
     elif cfg.effect != "t":  # the effects learn from pseudo-outcomes built with the nuisance models above
         train_e = pseudo_outcomes(out, train_df, cfg.effect).localCheckpoint()
         valid_e = pseudo_outcomes(out, valid_df, cfg.effect).localCheckpoint()

@@ -407,7 +407,7 @@ def test_merchant_levels_and_rate_calibration_from_a_real_usage_model_by_hand(sp
     import lightgbm as lgb
 
     from sendopt.channels.promo.features import USAGE_FEATURES
-    from sendopt.channels.promo.models import PromoModel, merchant_level, rate_calibration
+    from sendopt.channels.promo.models import PromoModel, merchant_level, offered_rates, rate_calibration
 
     x = np.random.default_rng(0).uniform(size=(50, len(USAGE_FEATURES)))
     booster = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 100},
@@ -418,9 +418,10 @@ def test_merchant_levels_and_rate_calibration_from_a_real_usage_model_by_hand(sp
     cols = ", ".join(f"{f} double" for f in USAGE_FEATURES)
     df = spark.createDataFrame([(m, o, r, w, *([0.5] * len(USAGE_FEATURES))) for m, o, r, w in rows],
                                f"merchant_id int, offered boolean, redemptions int, usage_weight double, {cols}")
-    levels = merchant_level(model, df, prior=2.0)
+    offered = offered_rates(model, df)
+    levels = merchant_level(offered, prior=2.0)
     assert levels == pytest.approx({"1": (1 + 2) / (0.2 * 10 + 2), "2": (3 + 2) / (0.2 * 20 + 2)})
-    cal = rate_calibration(model, df, bins=4)
+    cal = rate_calibration(offered, bins=4)
     assert cal["x"] == pytest.approx([0.2]) and cal["y"] == pytest.approx([4 / 30])
     assert cal["ratio"] == pytest.approx([4 / 30 / 0.2])
 
