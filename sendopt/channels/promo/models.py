@@ -657,23 +657,27 @@ def control_predictions(df: DataFrame, models) -> DataFrame:
 
 def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame:
     """At each row's design (``discount_pct``, ``voucher_value``, ``min_spend``): p1, p_redeem_raw, g1, n1,
-    disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders."""
+    disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders. With the
+    usage model (and ``effects``) instead its expected redemptions ``usage`` and ``usage_incremental`` alone: the
+    plan's every figure comes from them and the promo's terms (:func:`simulator.with_values`)."""
     m = models.models
     x = with_design(x.withColumn("offered_f", F.lit(1.0)))
-    heads = [("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"), ("discount", "disc_r")]
-    if effects:
-        heads += [(k, out) for k, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")) if k in m]
-    if effects and "usage" in m:
+    usage = effects and "usage" in m
+    if usage:  # the usage model alone: the T-learner's treated arm would be five more boosters per design, unused
         u = models.usage
         x = with_usage(x, u["near_share"], u["exposure_floor"])
-        heads.append(("usage", "usage_rate_hat"))
+        heads = [("usage", "usage_rate_hat")]
+    else:
+        heads = [("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
+                 ("discount", "disc_r")]
+    if effects:
+        heads += [(k, out) for k, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")) if k in m]
     x = predict_all(x, [(m[k], out) for k, out in heads])
-    if effects and "usage" in m:
+    if usage:
         level = merchant_level_column(models.usage.get("merchant_level") or {})
         cal = models.usage.get("rate_calibration")
         if cal:
             x = x.withColumn("usage_rate_hat", calibrated_rate("usage_rate_hat", cal))
         x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight") * level).withColumn(
             "usage_incremental", incremental_share_column(models.usage["incremental_share"]) * F.col("usage"))
-    return x.withColumn("n0", F.greatest(F.col("n0"), F.lit(1.0))).withColumn("n1", F.greatest(F.col("n1"),
-                                                                                             F.lit(1.0)))
+    return x.withColumns({n: F.greatest(F.col(n), F.lit(1.0)) for n in ("n0", "n1") if n in x.columns})

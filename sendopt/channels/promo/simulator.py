@@ -15,6 +15,9 @@ p0·g0); ``cost`` = Σ p_redeem·discount; ``net_value`` = incremental GMV − c
 weight_orders·incremental orders + weight_new·(p1 − p0) of new customers (expected acquisitions); ``cps`` = cost /
 incremental orders; ``cost_p90`` = cost + z·sd (z of ``budget_confidence``) — the budget is met with that
 probability when cost_p90 ≤ budget; ``_lo``/``_hi`` = the ``interval`` bounds from the summed variances.
+With the usage model p_redeem is its expected redemptions, the incremental orders their incremental share, the
+cost the promo's terms on the redeemed basket and ``gmv`` = Σ (p0·g0 + incremental GMV): no treated arm is
+scored per design (:func:`with_values`).
 """
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     cost_var, redeem_var = pr * (1 - pr) * disc * disc, pr * (1 - pr)
     orders_var = (F.col("p1") * (1 - F.col("p1")) * F.col("n1") * F.col("n1")
                   + F.col("p0") * (1 - F.col("p0")) * F.col("n0") * F.col("n0"))
-    new_inc = F.col("p1") - F.col("p0")
+    new_inc, gmv = F.col("p1") - F.col("p0"), F.col("p1") * F.col("g1")
     if "tau_net" in df.columns:  # direct effect models: net value = the effect on the net paid amount
         inc_orders, inc_gmv = F.col("tau_orders"), F.col("tau_net") + pr * disc
     if "usage" in df.columns:  # the usage model: expected redemptions (Poisson), each costing the promo's terms
@@ -63,6 +66,7 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
         disc = F.least(b, F.col("discount_pct") / 100.0 * b + F.col("voucher_value"))
         inc_orders = F.col("usage_incremental")
         inc_gmv, new_inc = inc_orders * b, inc_orders
+        gmv = F.col("p0") * F.col("g0") + inc_gmv  # the customer's GMV without the promo plus what it adds
         cost_var, redeem_var, orders_var = pr * disc * disc, pr, inc_orders
     out = (df.withColumn("p_redeem", pr)
            .withColumn("discount", disc)
@@ -71,7 +75,7 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
            .withColumn("redeem_var", redeem_var)
            .withColumn("inc_orders", inc_orders)
            .withColumn("orders_var", orders_var)
-           .withColumn("gmv", F.col("p1") * F.col("g1"))
+           .withColumn("gmv", gmv)
            .withColumn("inc_gmv", inc_gmv)
            .withColumn("new_inc", F.when(F.col("segment") == "new", new_inc).otherwise(F.lit(0.0))))
     value = (F.col("inc_gmv") - F.col("cost") + F.col("weight_orders") * F.col("inc_orders")
@@ -91,8 +95,8 @@ def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: fl
 
     none = control_predictions(base, models)
     x = treated_predictions(none.join(F.broadcast(designs), "request_id"), models)
-    x = x.withColumn("_u", F.col("p1") - F.col("p0"))
-    x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * F.col("_u")).drop("_u")
+    if "p1" in x.columns:  # the T-learner's arms (not scored with the usage model)
+        x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * (F.col("p1") - F.col("p0")))
     if "tau_net" in x.columns and models.effect_calibration:
         x = x.withColumns({c: calibrated_effect(c, models.effect_calibration) for c in ("tau_net", "tau_orders")})
     return with_values(x, resolution)

@@ -223,17 +223,18 @@ def test_usage_columns_follow_the_promo_terms_by_hand(spark):
 def test_usage_values_cost_by_the_terms_and_incremental_share(spark):
     """With the usage model the cost is expected redemptions × the terms on the redeemed basket, the incremental
     orders the usage's incremental share, their GMV at that basket; the variances are Poisson."""
+    # only the control arm of the T-learner (p0, g0, n0): no treated arm (p1, g1, …) is scored per design
     cols = ("request_id string, user_id string, segment string, discount_pct double, voucher_value double, "
-            "p0 double, p1 double, g0 double, g1 double, n0 double, n1 double, p_redeem_raw double, disc_r double, "
-            "usage double, usage_incremental double, promo_basket double, weight_orders double, "
-            "weight_new_customers double")
-    rows = [("r", "a", "new", 10.0, 5.0, 0.1, 0.5, 40.0, 50.0, 1.0, 2.0, 0.4, 5.0, 0.2, 0.15, 50.0, 0.0, 0.0),
-            ("r", "b", "new", 30.0, 50.0, 0.1, 0.5, 40.0, 50.0, 1.0, 2.0, 0.4, 5.0, 0.1, 0.05, 20.0, 0.0, 0.0)]
+            "p0 double, g0 double, n0 double, usage double, usage_incremental double, promo_basket double, "
+            "weight_orders double, weight_new_customers double")
+    rows = [("r", "a", "new", 10.0, 5.0, 0.1, 40.0, 1.0, 0.2, 0.15, 50.0, 0.0, 0.0),
+            ("r", "b", "new", 30.0, 50.0, 0.1, 40.0, 1.0, 0.1, 0.05, 20.0, 0.0, 0.0)]
     out = {r["user_id"]: r for r in simulator.with_values(spark.createDataFrame(rows, cols), 6.0).collect()}
     a = out["a"]
     assert a["discount"] == pytest.approx(10.0) and a["cost"] == pytest.approx(2.0)
     assert a["cost_var"] == pytest.approx(0.2 * 100) and a["redeem_var"] == pytest.approx(0.2)
     assert a["inc_orders"] == pytest.approx(0.15) and a["inc_gmv"] == pytest.approx(7.5)
+    assert a["gmv"] == pytest.approx(0.1 * 40 + 7.5)  # without the promo, plus what it adds
     assert a["value"] == pytest.approx(5.5) and a["new_inc"] == pytest.approx(0.15)
     assert out["b"]["discount"] == pytest.approx(20.0)  # never more than the basket
 
