@@ -211,8 +211,7 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
     designs = spark.createDataFrame(design_rows, "request_id string, design_id string, discount_pct double, "
                                     "voucher_value double, min_spend double")
     with measured(spark) as m:
-        scored = simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution)
-        stats = simulator.sufficient_stats(scored).toPandas()
+        stats = simulator.candidate_stats(target, designs, models, cfg.simulator.bucket_resolution).toPandas()
     n_scored = int(stats["n"].sum())
     res["score"], res["scored_rows"], res["stats_rows"] = m, n_scored, len(stats)
     row("score + statistics", users, n_scored, m, f"customer × design rows, {n_scored / m['seconds']:,.0f} rows/s; "

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.promo.config import SegmentConfig
+from sendopt.channels.promo.usage import DEFAULT_BASKET, USAGE_COLUMNS, usage_batches
 
 SEGMENTS = ("new", "active", "churned")
 DEVICES = ("ios", "android", "web")
@@ -134,54 +135,19 @@ def category_baskets(pairs: DataFrame, payments: DataFrame, history_days: int) -
                     ((F.log(F.col("_q")[2]) - F.log(F.col("_q")[0])) / F.lit(1.349)).alias("mcc_sigma"))
 
 
-def normal_cdf(z: Column) -> Column:
-    """Φ(z) from elementary functions (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7): Spark SQL has no erf."""
-    x = F.abs(z) / F.lit(2 ** 0.5)
-    t = F.lit(1.0) / (F.lit(1.0) + F.lit(0.3275911) * x)
-    poly = t * (F.lit(0.254829592) + t * (F.lit(-0.284496736) + t * (F.lit(1.421413741)
-                                                                     + t * (F.lit(-1.453152027) + t * F.lit(1.061405429)))))
-    erf = F.lit(1.0) - poly * F.exp(-x * x)
-    return F.when(z >= 0, (F.lit(1.0) + erf) / 2).otherwise((F.lit(1.0) - erf) / 2)
-
-
-def merchant_share():
-    """The customer's observed share of their category payments made at this merchant in the history window
-    (0 without any): a loyal customer's redemptions are mostly orders they would have placed anyway, a
-    customer who usually pays elsewhere in the category is the one a promo can bring over."""
-    total = F.col("m_orders") + F.col("mcc_orders")
-    return F.when(total > 0, F.col("m_orders") / total).otherwise(F.lit(0.0))
-
-
 def with_usage(df: DataFrame, near_share: float, exposure_floor: float, min_weight: float = 0.02) -> DataFrame:
-    """The usage model's design columns, with the category's baskets A ~ lognormal(ln mcc_median, mcc_sigma) (the
-    customer's usual basket without category data):
+    """``df`` plus the usage model's design columns (:data:`usage.USAGE_COLUMNS`, defined in :mod:`usage`): the
+    offer's strength against the category's median basket, the share of baskets that can use the minimum spend,
+    the basket of a redeemed order, the customer's merchant share and the model's weight — computed by the same
+    numpy functions that score the plans, so training and scoring cannot drift apart."""
+    from functools import partial
 
-    * ``strength_mcc`` = discount % / 100 + voucher / the category's median basket, capped at 1;
-    * ``usable_share`` = P(A ≥ near_share · minimum spend): baskets that close to the minimum are topped up to
-      use the promo, smaller ones cannot use it (1 without a minimum);
-    * ``promo_basket`` = E[max(A, M) | A ≥ near_share · M], the basket of a redeemed order, so that a redemption
-      costs min(basket, discount % · basket + voucher) — the promo's own terms, not a learned quantity;
-    * ``merchant_share``: :func:`merchant_share` (the incremental share's loyalty bins);
-    * ``usage_weight`` = usable_share · (exposure + ``exposure_floor``): redemptions per customer are modelled as a
-      rate per usable category payment (weighted least squares on the rate ≈ a Poisson model with that offset).
-    """
-    usual = F.when(F.col("m_avg_amount") > 0, F.col("m_avg_amount")).when(
-        F.col("all_avg_amount") > 0, F.col("all_avg_amount")).otherwise(F.lit(DEFAULT_BASKET))
-    med = F.coalesce(F.when(F.col("mcc_median") > 0, F.col("mcc_median")), usual)
-    sig = F.greatest(F.coalesce(F.col("mcc_sigma"), F.lit(DEFAULT_SIGMA)), F.lit(0.05))
-    mu, m = F.log(med), F.col("min_spend")
-    m_pos = F.greatest(m, F.lit(1e-6))
-    usable = F.when(m > 0, normal_cdf((mu - F.log(F.lit(near_share) * m_pos)) / sig)).otherwise(F.lit(1.0))
-    above = F.exp(mu + sig * sig / 2) * normal_cdf((mu + sig * sig - F.log(m_pos)) / sig)
-    topped = m * (normal_cdf((F.log(m_pos) - mu) / sig) - normal_cdf((F.log(F.lit(near_share) * m_pos) - mu) / sig))
-    basket = F.when(m > 0, (above + topped) / F.greatest(usable, F.lit(1e-9))).otherwise(F.exp(mu + sig * sig / 2))
-    return (df.withColumn("strength_mcc", F.least(F.lit(1.0), F.col("discount_pct") / 100.0 + F.col("voucher_value")
-                                                  / med))
-            .withColumn("usable_share", usable)
-            .withColumn("merchant_share", merchant_share())
-            .withColumn("promo_basket", basket)
-            .withColumn("usage_weight", F.greatest(usable, F.lit(min_weight))
-                        * (F.col("exposure") + F.lit(exposure_floor))))
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    df = df.drop(*[c for c in USAGE_COLUMNS if c in df.columns])
+    schema = StructType([*df.schema.fields, *[StructField(c, DoubleType(), True) for c in USAGE_COLUMNS]])
+    return df.mapInArrow(partial(usage_batches, near_share=near_share, exposure_floor=exposure_floor,
+                                 min_weight=min_weight), schema)
 
 
 def promo_history(pairs: DataFrame, offers: DataFrame | None, redemptions: DataFrame | None) -> DataFrame:
@@ -215,8 +181,3 @@ def with_design(df: DataFrame, treated: Column | None = None) -> DataFrame:
         .withColumn("offer_strength", F.col("discount_pct") / 100.0
                     + F.col("voucher_value") / F.coalesce(usual, F.lit(DEFAULT_BASKET))))
 
-
-#: The basket a voucher is compared with when the customer has no payment history.
-DEFAULT_BASKET = 30.0
-#: The log-scale spread of baskets assumed for a category without payments to measure it.
-DEFAULT_SIGMA = 0.8

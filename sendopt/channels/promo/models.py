@@ -37,7 +37,6 @@ from sendopt.channels.promo.features import (
     DESIGN_FEATURES,
     INCREASING,
     USAGE_FEATURES,
-    merchant_share,
     with_design,
     with_usage,
 )
@@ -295,7 +294,7 @@ def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5
                       loyalty_edges: list[float] = ()) -> dict:
     """The share of redemptions that are incremental orders, per segment, bin of the campaign's offer strength
     against the category's basket (``strength_mcc`` cut at ``edges``: a weak offer is mostly used on orders that
-    would have happened anyway) and bin of the customer's observed merchant share (:func:`merchant_share` cut at
+    would have happened anyway) and bin of the customer's observed merchant share (``merchant_share`` of :func:`with_usage`, cut at
     ``loyalty_edges``: a customer who pays at this merchant most of the times they pay in its category would
     mostly have ordered anyway), measured on the randomized campaigns:
     Σ (orders per offered − per control customer) · offered / Σ redemptions of the offered, over the campaigns
@@ -311,7 +310,7 @@ def incremental_share(training: DataFrame, edges: list[float], min_rows: int = 5
     Returns {"edges", "loyalty_edges", "share": {segment: [share per cell]}}, cell = strength bin ×
     (len(loyalty_edges) + 1) + loyalty bin."""
     red = F.coalesce(F.col("redemptions"), F.lit(0)).cast("double")
-    loyal = _bin(merchant_share(), loyalty_edges) if loyalty_edges else F.lit(0)
+    loyal = _bin(F.col("merchant_share"), loyalty_edges) if loyalty_edges else F.lit(0)
     per = (training.withColumn("_bin", _bin(F.col("strength_mcc"), edges)).withColumn("_loyal", loyal)
            .groupBy("segment", "_bin", "_loyal", "key").agg(
                F.sum(F.col("offered").cast("int")).alias("n1"), F.sum((~F.col("offered")).cast("int")).alias("n0"),
@@ -364,7 +363,7 @@ def rate_calibration(offered: DataFrame, bins: int) -> dict[str, list[float]]:
     """On the offered holdout customers (:func:`offered_rates`), per quantile bin of the predicted redemption rate: the bin's mean
     predicted rate and its observed one (Σ redemptions / Σ usage weight), made non-decreasing. A plan reaches
     the customers the model rates highest, where its errors are largest (the winner's curse); mapping a rate to
-    what such rates truly redeemed removes that bias (:func:`calibrated_rate` applies it)."""
+    what such rates truly redeemed removes that bias (:func:`usage.calibrated_rates` applies it)."""
     x = offered.select("_rate", "usage_weight", "_obs")
     edges = sorted(set(x.approxQuantile("_rate", [i / bins for i in range(1, bins)], 0.001)))
     rows = sorted(x.withColumn("b", _bin(F.col("_rate"), edges)).groupBy("b").agg(
@@ -374,21 +373,6 @@ def rate_calibration(offered: DataFrame, bins: int) -> dict[str, list[float]]:
     xs = [float(r["x"]) for r in rows]
     ys = monotone([float(r["y"]) for r in rows], [float(r["w"]) for r in rows])
     return {"x": xs, "y": ys, "ratio": [y / x if x > 0 else 1.0 for x, y in zip(xs, ys, strict=True)]}
-
-
-def calibrated_rate(col: str, cal: dict[str, list[float]]):
-    """:func:`rate_calibration` applied to the rate ``col``: the rate times the observed ÷ predicted ratio,
-    interpolated between the bins' mean rates and flat beyond them, so the ranking within the extreme bins is
-    kept (a flat calibrated rate would make every strong design look alike)."""
-    return F.col(col) * calibrated_effect(col, {col: {"x": cal["x"], "y": cal["ratio"]}})
-
-
-def merchant_level_column(levels: dict[str, float]):
-    """:func:`merchant_level`'s factor for each row's merchant (1 for a merchant without campaigns)."""
-    if not levels:
-        return F.lit(1.0)
-    lookup = F.create_map(*[x for k, v in sorted(levels.items()) for x in (F.lit(k), F.lit(v))])
-    return F.coalesce(lookup[F.col("merchant_id").cast("string")], F.lit(1.0))
 
 
 def _same_usage_settings(usage_champion, cfg: ModelConfig) -> bool:
@@ -633,18 +617,6 @@ def uplift_factor(scale: dict[str, dict]):
                          for seg, m in scale.items()}, F.lit(1.0))
 
 
-def incremental_share_column(share: dict):
-    """:func:`incremental_share`'s value for each row's segment, offer-strength bin and merchant-share bin (``all``
-    for a segment it has not seen)."""
-    loyalty = share.get("loyalty_edges") or []
-    cell = _bin(F.col("strength_mcc"), share["edges"])
-    if loyalty:
-        cell = cell * F.lit(len(loyalty) + 1) + _bin(merchant_share(), loyalty)
-    cells = {seg: F.element_at(F.array(*[F.lit(float(v)) for v in values]), cell + 1)
-             for seg, values in share["share"].items()}
-    return _per_segment({k: v for k, v in cells.items() if k != "all"}, cells["all"])
-
-
 def control_predictions(df: DataFrame, models) -> DataFrame:
     """p0, g0, n0: the no-promo arm's order probability, GMV and orders per orderer (design zeroed)."""
     m = models.models
@@ -656,28 +628,14 @@ def control_predictions(df: DataFrame, models) -> DataFrame:
 
 
 def treated_predictions(x: DataFrame, models, effects: bool = True) -> DataFrame:
-    """At each row's design (``discount_pct``, ``voucher_value``, ``min_spend``): p1, p_redeem_raw, g1, n1,
-    disc_r and, when the model set has them (and ``effects``), the direct effects tau_net and tau_orders. With the
-    usage model (and ``effects``) instead its expected redemptions ``usage`` and ``usage_incremental`` alone: the
-    plan's every figure comes from them and the promo's terms (:func:`simulator.with_values`)."""
+    """At each row's design (``discount_pct``, ``voucher_value``, ``min_spend``): the T-learner's treated arm p1,
+    p_redeem_raw, g1, n1, disc_r and, when the model set has them (and ``effects``), the direct effects tau_net
+    and tau_orders. (The usage model scores through :mod:`usage` instead: no treated arm per design.)"""
     m = models.models
     x = with_design(x.withColumn("offered_f", F.lit(1.0)))
-    usage = effects and "usage" in m
-    if usage:  # the usage model alone: the T-learner's treated arm would be five more boosters per design, unused
-        u = models.usage
-        x = with_usage(x, u["near_share"], u["exposure_floor"])
-        heads = [("usage", "usage_rate_hat")]
-    else:
-        heads = [("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
-                 ("discount", "disc_r")]
+    heads = [("order1", "p1"), ("redeem", "p_redeem_raw"), ("basket", "g1"), ("orders", "n1"),
+             ("discount", "disc_r")]
     if effects:
         heads += [(k, out) for k, out in (("effect_net", "tau_net"), ("effect_orders", "tau_orders")) if k in m]
     x = predict_all(x, [(m[k], out) for k, out in heads])
-    if usage:
-        level = merchant_level_column(models.usage.get("merchant_level") or {})
-        cal = models.usage.get("rate_calibration")
-        if cal:
-            x = x.withColumn("usage_rate_hat", calibrated_rate("usage_rate_hat", cal))
-        x = x.withColumn("usage", F.col("usage_rate_hat") * F.col("usage_weight") * level).withColumn(
-            "usage_incremental", incremental_share_column(models.usage["incremental_share"]) * F.col("usage"))
     return x.withColumns({n: F.greatest(F.col(n), F.lit(1.0)) for n in ("n0", "n1") if n in x.columns})

@@ -254,8 +254,7 @@ def score_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchant
         design_rows += [(rid, d.design_id, d.discount_pct, d.voucher_value, d.min_spend) for d in cands]
     designs = spark.createDataFrame(design_rows, "request_id string, design_id string, discount_pct double, "
                                     "voucher_value double, min_spend double")
-    scored = simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution)
-    stats = simulator.sufficient_stats(scored).toPandas()  # rows: requests × segments × regions × designs × buckets
+    stats = simulator.candidate_stats(target, designs, models, cfg.simulator.bucket_resolution).toPandas()  # rows: requests × segments × regions × designs × buckets
     return {"models": models, "segments": segments, "target": target, "designs": designs, "stats": stats,
             "strengths": strengths,
             "info": info, "data_versions": data_versions}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from statistics import NormalDist
 from typing import Any
 
@@ -31,8 +32,10 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
 from sendopt.channels.primitives import uniform_hash
+from sendopt.channels.promo import usage
 
 STAT_COLS = ["n", "inc_gmv", "inc_orders", "cost", "cost_var", "orders_var", "p_redeem", "redeem_var",
              "new_inc", "gmv"]
@@ -60,14 +63,6 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     new_inc, gmv = F.col("p1") - F.col("p0"), F.col("p1") * F.col("g1")
     if "tau_net" in df.columns:  # direct effect models: net value = the effect on the net paid amount
         inc_orders, inc_gmv = F.col("tau_orders"), F.col("tau_net") + pr * disc
-    if "usage" in df.columns:  # the usage model: expected redemptions (Poisson), each costing the promo's terms
-        pr = F.col("usage")
-        b = F.col("promo_basket")
-        disc = F.least(b, F.col("discount_pct") / 100.0 * b + F.col("voucher_value"))
-        inc_orders = F.col("usage_incremental")
-        inc_gmv, new_inc = inc_orders * b, inc_orders
-        gmv = F.col("p0") * F.col("g0") + inc_gmv  # the customer's GMV without the promo plus what it adds
-        cost_var, redeem_var, orders_var = pr * disc * disc, pr, inc_orders
     out = (df.withColumn("p_redeem", pr)
            .withColumn("discount", disc)
            .withColumn("cost", pr * disc)
@@ -85,7 +80,8 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
 
 def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
     """Every eligible customer (``base``: features, segment, region, request weights) × every candidate design
-    of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once."""
+    of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once,
+    one row each (the assignments' form; :func:`candidate_stats` goes straight to the statistics)."""
     from sendopt.channels.promo.models import (
         calibrated_effect,
         control_predictions,
@@ -94,9 +90,11 @@ def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: fl
     )
 
     none = control_predictions(base, models)
-    x = treated_predictions(none.join(F.broadcast(designs), "request_id"), models)
-    if "p1" in x.columns:  # the T-learner's arms (not scored with the usage model)
-        x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * (F.col("p1") - F.col("p0")))
+    x = none.join(F.broadcast(designs), "request_id")
+    if "usage" in models.models:
+        return _usage_scored(x, models, resolution)
+    x = treated_predictions(x, models)
+    x = x.withColumn("p1", F.col("p0") + uplift_factor(models.uplift_scale) * (F.col("p1") - F.col("p0")))
     if "tau_net" in x.columns and models.effect_calibration:
         x = x.withColumns({c: calibrated_effect(c, models.effect_calibration) for c in ("tau_net", "tau_orders")})
     return with_values(x, resolution)
@@ -106,6 +104,45 @@ def sufficient_stats(scored: DataFrame) -> DataFrame:
     """Sums per (request, segment, region, design, bucket): what every tuning trial reads."""
     aggs = [F.count("*").cast("double").alias("n")] + [F.sum(c).alias(c) for c in STAT_COLS if c != "n"]
     return scored.groupBy(*UNIT_KEYS).agg(*aggs)
+
+
+def candidate_stats(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
+    """:func:`sufficient_stats` of :func:`score_candidates`. With the usage model in one fused pass: each customer
+    row goes to the Python worker once with only the columns scoring reads, is crossed there with its request's
+    designs and leaves as partial sums (:func:`usage.stats_batches`), so the customer × design product never
+    exists as Spark rows."""
+    from sendopt.channels.promo.models import control_predictions
+
+    if "usage" not in models.models:
+        return sufficient_stats(score_candidates(base, designs, models, resolution))
+    model = models.models["usage"]
+    needed = list(dict.fromkeys([*usage.CUSTOMER_INPUTS, *[f for f in model.features if f not in usage.DESIGN_INPUTS
+                                                           and f not in usage.USAGE_COLUMNS]]))
+    rows = control_predictions(base, models).select(*needed)
+    by_request = {rid: d.reset_index(drop=True) for rid, d in designs.toPandas().groupby("request_id")}  # small
+    keys = {f.name: f for f in rows.schema.fields}
+    schema = StructType([keys["request_id"], keys["segment"], keys["region"], StructField("design_id", StringType()),
+                         StructField("bucket", IntegerType()), *[StructField(c, DoubleType()) for c in STAT_COLS]])
+    fn = partial(usage.stats_batches, designs=by_request, predict_rate=_rate_of(rows, model),
+                 usage=models.usage, features=list(model.features), resolution=resolution, stat_cols=STAT_COLS)
+    return rows.mapInArrow(fn, schema).groupBy(*UNIT_KEYS).agg(*[F.sum(c).alias(c) for c in STAT_COLS])
+
+
+def _rate_of(df: DataFrame, model):
+    """The usage model's rate inside a task: its booster (broadcast once) and post-processing (the floor at 0)."""
+    return usage.booster_rate(df.sparkSession.sparkContext.broadcast(model.text), model.head("usage_rate_hat").post)
+
+
+def _usage_scored(x: DataFrame, models, resolution: float) -> DataFrame:
+    """Customer × design rows plus :func:`usage.values`' columns (one Arrow pass)."""
+    model = models.models["usage"]
+    added = [*usage.USAGE_COLUMNS, *usage.VALUE_COLUMNS]
+    x = x.drop(*[c for c in [*added, "bucket"] if c in x.columns])
+    schema = StructType([*x.schema.fields, *[StructField(c, DoubleType()) for c in added],
+                         StructField("bucket", IntegerType())])
+    fn = partial(usage.row_batches, predict_rate=_rate_of(x, model), usage=models.usage,
+                 features=list(model.features), resolution=resolution)
+    return x.mapInArrow(fn, schema)
 
 
 # ---------------------------------------------------------------- plans on the statistics (driver, small)

@@ -10,15 +10,10 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from sendopt.channels.promo import designer, simulator
+from sendopt.channels.promo import designer, simulator, usage
 from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
-from sendopt.channels.promo.features import normal_cdf, pair_features, with_usage
-from sendopt.channels.promo.models import (
-    calibrated_rate,
-    incremental_share,
-    incremental_share_column,
-    merchant_level_column,
-)
+from sendopt.channels.promo.features import pair_features, with_usage
+from sendopt.channels.promo.models import incremental_share
 from sendopt.channels.promo.requests import RequestError, normalize_request, validate_request
 
 AS_OF = dt.date(2026, 3, 1)
@@ -195,8 +190,8 @@ def test_usage_columns_follow_the_promo_terms_by_hand(spark):
     import math
 
     zs = [-3.0, -1.2, 0.0, 0.4, 2.5]
-    got = spark.createDataFrame([(z,) for z in zs], "z double").select(normal_cdf(F.col("z")).alias("p")).collect()
-    assert [r["p"] for r in got] == pytest.approx([(1 + math.erf(z / math.sqrt(2))) / 2 for z in zs], abs=2e-7)
+    got = usage.normal_cdf(np.array(zs))
+    assert list(got) == pytest.approx([(1 + math.erf(z / math.sqrt(2))) / 2 for z in zs], abs=2e-7)
     cols = ("id string, discount_pct double, voucher_value double, min_spend double, mcc_median double, "
             "mcc_sigma double, exposure double, m_avg_amount double, all_avg_amount double, m_orders double, "
             "mcc_orders double")
@@ -220,23 +215,22 @@ def test_usage_columns_follow_the_promo_terms_by_hand(spark):
     assert nocat["usage_weight"] == pytest.approx(0.1)  # no category payments: the exposure floor alone
 
 
-def test_usage_values_cost_by_the_terms_and_incremental_share(spark):
+def test_usage_values_cost_by_the_terms_and_incremental_share():
     """With the usage model the cost is expected redemptions × the terms on the redeemed basket, the incremental
     orders the usage's incremental share, their GMV at that basket; the variances are Poisson."""
-    # only the control arm of the T-learner (p0, g0, n0): no treated arm (p1, g1, …) is scored per design
-    cols = ("request_id string, user_id string, segment string, discount_pct double, voucher_value double, "
-            "p0 double, g0 double, n0 double, usage double, usage_incremental double, promo_basket double, "
-            "weight_orders double, weight_new_customers double")
-    rows = [("r", "a", "new", 10.0, 5.0, 0.1, 40.0, 1.0, 0.2, 0.15, 50.0, 0.0, 0.0),
-            ("r", "b", "new", 30.0, 50.0, 0.1, 40.0, 1.0, 0.1, 0.05, 20.0, 0.0, 0.0)]
-    out = {r["user_id"]: r for r in simulator.with_values(spark.createDataFrame(rows, cols), 6.0).collect()}
-    a = out["a"]
-    assert a["discount"] == pytest.approx(10.0) and a["cost"] == pytest.approx(2.0)
-    assert a["cost_var"] == pytest.approx(0.2 * 100) and a["redeem_var"] == pytest.approx(0.2)
-    assert a["inc_orders"] == pytest.approx(0.15) and a["inc_gmv"] == pytest.approx(7.5)
-    assert a["gmv"] == pytest.approx(0.1 * 40 + 7.5)  # without the promo, plus what it adds
-    assert a["value"] == pytest.approx(5.5) and a["new_inc"] == pytest.approx(0.15)
-    assert out["b"]["discount"] == pytest.approx(20.0)  # never more than the basket
+    # only the control arm of the T-learner (p0, g0): no treated arm (p1, g1, …) is scored per design
+    c = {"segment": np.array(["new", "active"], dtype=object), "discount_pct": np.array([10.0, 30.0]),
+         "voucher_value": np.array([5.0, 50.0]), "p0": np.array([0.1, 0.1]), "g0": np.array([40.0, 40.0]),
+         "weight_orders": np.zeros(2), "weight_new_customers": np.zeros(2)}
+    v = usage.expectations(c, np.array([0.2, 0.1]), np.array([0.15, 0.05]), np.array([50.0, 20.0]), 6.0)
+    assert v["discount"][0] == pytest.approx(10.0) and v["cost"][0] == pytest.approx(2.0)
+    assert v["cost_var"][0] == pytest.approx(0.2 * 100) and v["redeem_var"][0] == pytest.approx(0.2)
+    assert v["inc_orders"][0] == pytest.approx(0.15) and v["inc_gmv"][0] == pytest.approx(7.5)
+    assert v["gmv"][0] == pytest.approx(0.1 * 40 + 7.5)  # without the promo, plus what it adds
+    assert v["value"][0] == pytest.approx(5.5) and v["new_inc"][0] == pytest.approx(0.15)
+    assert v["bucket"][0] == int(np.floor(np.arcsinh(5.5) * 6))
+    assert v["discount"][1] == pytest.approx(20.0)  # never more than the basket
+    assert v["new_inc"][1] == 0.0  # acquisitions count for new customers only
 
 
 def test_incremental_share_of_redemptions_from_planted_campaigns(spark):
@@ -260,9 +254,9 @@ def test_incremental_share_of_redemptions_from_planted_campaigns(spark):
     assert k["share"]["new"] == pytest.approx([0.0, 0.9])
     assert k["share"]["active"] == pytest.approx([0.0, 0.0])  # its strong bin: the segment's pooled share
     assert k["share"]["all"] == pytest.approx([9 / 25] * 2)
-    probe = spark.createDataFrame([("new", 0.1), ("new", 0.5), ("churned", 0.5)], "segment string, strength_mcc double")
-    got = [r["k"] for r in probe.select(incremental_share_column(k).alias("k")).collect()]
-    assert got == pytest.approx([0.0, 0.9, 9 / 25])
+    got = usage.incremental_shares(np.array(["new", "new", "churned"], dtype=object), np.array([0.1, 0.5, 0.5]),
+                                   np.zeros(3), k)
+    assert list(got) == pytest.approx([0.0, 0.9, 9 / 25])
 
     # shrunk with `prior` redemptions' weight: segment towards all, bin towards its segment
     s = incremental_share(df, [0.2], prior=5.0)["share"]
@@ -375,30 +369,29 @@ def test_incremental_share_per_merchant_share_bin(spark):
     camp("c2", 0.0, 0.0, [(0.5, 1)] * 10, [0.0] * 10)   # no category payments: share 0, 0.5 incremental
     df = spark.createDataFrame(rows, "segment string, key string, strength_mcc double, offered boolean, "
                                      "orders_all double, redemptions long, m_orders double, mcc_orders double")
+    total = F.col("m_orders") + F.col("mcc_orders")  # the share with_usage computes
+    df = df.withColumn("merchant_share", F.when(total > 0, F.col("m_orders") / total).otherwise(F.lit(0.0)))
     k = incremental_share(df, [0.2], loyalty_edges=[0.5])
     assert k["loyalty_edges"] == [0.5]
     low, high = (10 + 5) / 20, 0.2
     assert k["share"]["churned"] == pytest.approx([(15 + 2) / 30] * 2 + [low, high])  # weak bin: the segment's
-    probe = spark.createDataFrame([("churned", 0.3, 9.0, 1.0), ("churned", 0.3, 0.0, 3.0), ("churned", 0.1, 9.0, 1.0)],
-                                  "segment string, strength_mcc double, m_orders double, mcc_orders double")
-    got = [r["k"] for r in probe.select(incremental_share_column(k).alias("k")).collect()]
-    assert got == pytest.approx([high, low, 17 / 30])
+    share = usage.merchant_share(np.array([9.0, 0.0, 9.0]), np.array([1.0, 3.0, 1.0]))
+    got = usage.incremental_shares(np.array(["churned"] * 3, dtype=object), np.array([0.3, 0.3, 0.1]), share, k)
+    assert list(got) == pytest.approx([high, low, 17 / 30])
 
 
-def test_merchant_level_column_scales_known_merchants_only(spark):
+def test_merchant_levels_scale_known_merchants_only():
     """Each row's merchant level; a merchant without campaigns (or no levels at all) keeps the model's rate."""
-    df = spark.createDataFrame([(52,), (7,), (None,)], "merchant_id int")
-    got = [r["k"] for r in df.select(merchant_level_column({"52": 0.8, "307": 1.2}).alias("k")).collect()]
-    assert got == pytest.approx([0.8, 1.0, 1.0])
-    assert [r["k"] for r in df.select(merchant_level_column({}).alias("k")).collect()] == [1.0] * 3
+    ids = np.array([52.0, 7.0, np.nan])  # merchant ids as the scoring batch carries them (float64, null NaN)
+    assert list(usage.merchant_levels(ids, {"52": 0.8, "307": 1.2})) == pytest.approx([0.8, 1.0, 1.0])
+    assert list(usage.merchant_levels(ids, {})) == [1.0] * 3
 
 
-def test_calibrated_rate_scales_by_the_interpolated_ratio_and_keeps_the_tails_ranked(spark):
+def test_calibrated_rate_scales_by_the_interpolated_ratio_and_keeps_the_tails_ranked():
     """Rates times observed ÷ predicted, linear between the bins' mean rates, the end ratios beyond them."""
     cal = {"x": [0.1, 0.2], "y": [0.05, 0.2], "ratio": [0.5, 1.0]}
-    df = spark.createDataFrame([(0.05,), (0.1,), (0.15,), (0.2,), (0.4,), (0.8,)], "r double")
-    got = [r["k"] for r in df.select(calibrated_rate("r", cal).alias("k")).collect()]
-    assert got == pytest.approx([0.025, 0.05, 0.15 * 0.75, 0.2, 0.4, 0.8])
+    got = usage.calibrated_rates(np.array([0.05, 0.1, 0.15, 0.2, 0.4, 0.8]), cal)
+    assert list(got) == pytest.approx([0.025, 0.05, 0.15 * 0.75, 0.2, 0.4, 0.8])
 
 
 def test_merchant_levels_and_rate_calibration_from_a_real_usage_model_by_hand(spark):
@@ -440,3 +433,75 @@ def test_proof_table_prints_the_tuned_plans_cost_error():
     assert lines[-1] == "  tuned cost: predicted 50.0, true 60.0 (true ÷ predicted 1.20)"
     lines = format_request("r1", req, {"tuned": ("published assignments", {**tuned, "predicted_cost": 0.0})})
     assert "tuned cost" not in lines[-1] and lines[-1].startswith("  tuned / best fixed = 0.90")
+
+
+def _tiny_models(rng):
+    """Real (tiny) LightGBM boosters for the control arm and the usage model, on random features."""
+    import lightgbm as lgb
+
+    from sendopt.channels.promo.models import KINDS, USAGE_KINDS, ModelSet, PromoModel
+
+    out = {}
+    for kind, spec in {**{k: KINDS[k] for k in ("order0", "basket", "orders")}, **USAGE_KINDS}.items():
+        feats = list(spec[1])
+        x = rng.uniform(0, 3, size=(300, len(feats)))
+        y = (x[:, 0] > 1.5).astype(float) if kind == "order0" else x[:, 1] * 0.1 + x[:, -1] * 0.05
+        obj = "binary" if kind == "order0" else "regression"
+        booster = lgb.train({"objective": obj, "verbose": -1, "min_data_in_leaf": 10}, lgb.Dataset(x, y),
+                            num_boost_round=5)
+        out[kind] = PromoModel(kind, booster.model_to_string(), feats, None)
+    share = {"edges": [0.2], "loyalty_edges": [0.5], "share": {"all": [0.3] * 4, "new": [0.1, 0.2, 0.6, 0.9]}}
+    return ModelSet(out, trained=False, usage={"near_share": 0.7, "exposure_floor": 0.1, "incremental_share": share,
+                                               "merchant_level": {"7": 1.3},
+                                               "rate_calibration": {"x": [0.1, 0.3], "ratio": [0.8, 1.1]}})
+
+
+def test_fused_statistics_equal_the_scored_rows_summed(spark):
+    """The fused pass (customers crossed with their request's designs inside the worker, in chunks) gives the
+    statistics of the customer × design rows scored one by one and summed in Spark."""
+    import pyarrow as pa
+
+    from sendopt.channels.promo.features import CUSTOMER_FEATURES, USAGE_FEATURES
+    from sendopt.channels.promo.models import control_predictions
+
+    rng = np.random.default_rng(5)
+    models = _tiny_models(rng)
+    n = 40
+    cols = {c: rng.uniform(0, 3, n) for c in dict.fromkeys([*CUSTOMER_FEATURES, *USAGE_FEATURES])
+            if c not in ("discount_pct", "voucher_value", "strength_mcc")}
+    cols.update({"m_avg_amount": rng.choice([-1.0, 25.0], n), "all_avg_amount": rng.uniform(10, 60, n),
+                 "mcc_median": np.where(np.arange(n) % 7 == 0, np.nan, 30.0), "mcc_sigma": np.full(n, 0.6),
+                 "m_orders": rng.integers(0, 4, n).astype(float), "mcc_orders": rng.integers(0, 4, n).astype(float),
+                 "exposure": rng.uniform(0, 5, n)})
+    pdf = pd.DataFrame(cols).assign(
+        user_id=[f"u{i}" for i in range(n)], request_id=np.where(np.arange(n) < 25, "r1", "r2"),
+        segment=rng.choice(["new", "active", "churned"], n), region=rng.choice(["north", "south"], n),
+        merchant_id=np.where(np.arange(n) < 25, 7, 9), weight_orders=np.where(np.arange(n) < 25, 0.0, 2.0),
+        weight_new_customers=np.where(np.arange(n) < 25, 5.0, 0.0))
+    base = spark.createDataFrame(pdf)
+    designs = spark.createDataFrame(
+        [("r1", "d10", 10.0, 0.0, 0.0), ("r1", "d20m30", 20.0, 0.0, 30.0), ("r1", "v5", 0.0, 5.0, 0.0),
+         ("r2", "d5", 5.0, 0.0, 10.0), ("r2", "d15v5", 15.0, 5.0, 0.0)],
+        "request_id string, design_id string, discount_pct double, voucher_value double, min_spend double")
+    order = ["request_id", "segment", "region", "design_id", "bucket"]
+    fused = simulator.candidate_stats(base, designs, models, 6.0).toPandas().sort_values(order).reset_index(drop=True)
+    rows = simulator.score_candidates(base, designs, models, 6.0)
+    summed = simulator.sufficient_stats(rows).toPandas().sort_values(order).reset_index(drop=True)
+    assert fused["n"].sum() == 25 * 3 + 15 * 2 and len(fused) == len(summed)
+    pd.testing.assert_frame_equal(fused[order], summed[order], check_dtype=False)
+    for c in simulator.STAT_COLS:
+        assert fused[c].to_numpy() == pytest.approx(summed[c].to_numpy(), rel=1e-9, abs=1e-12), c
+    assert fused["inc_gmv"].abs().sum() > 0 and fused["cost"].sum() > 0  # not all zero
+
+    # chunks of 4 products inside a batch: the same sums
+    by_request = {rid: d.reset_index(drop=True) for rid, d in designs.toPandas().groupby("request_id")}
+    batch = pa.RecordBatch.from_pandas(control_predictions(base, models).toPandas(), preserve_index=False)
+    model = models.models["usage"]
+    parts = list(usage.stats_batches(iter([batch]), by_request, simulator._rate_of(base, model), models.usage,
+                                     list(model.features), 6.0, simulator.STAT_COLS, max_rows=4))
+    chunked = pd.concat([p.to_pandas() for p in parts]).groupby(order, as_index=False)[simulator.STAT_COLS].sum()
+    chunked = chunked.sort_values(order).reset_index(drop=True)
+    assert chunked["cost"].to_numpy() == pytest.approx(fused["cost"].to_numpy(), rel=1e-9)
+    one = rows.where((F.col("user_id") == "u3") & (F.col("design_id") == "d20m30")).first()
+    assert one["usage"] == pytest.approx(one["usage_rate_hat"] * one["usage_weight"] * 1.3)  # merchant 7's level
+    assert one["cost"] == pytest.approx(one["usage"] * min(one["promo_basket"], 0.2 * one["promo_basket"]))
