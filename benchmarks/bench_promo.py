@@ -12,9 +12,9 @@ the users of its merchant's region (≈ users / regions each); each (user, reque
 pre-campaign features of a real (customer, campaign) row of the small world, drawn by a stable hash from a
 pool of ``--pool`` rows, with the request's region, MCC and window. Then, as ``plan.plan_requests`` does:
 
-1. **score + statistics**: ``simulator.score_candidates`` (pairs × ``--designs`` designs of
-   ``designer.candidate_designs``) streamed into ``simulator.sufficient_stats``, collected to the driver — the
-   scored rows are never stored, as in plan-promos;
+1. **score + statistics**: ``simulator.candidate_stats`` (pairs × ``--designs`` designs of
+   ``designer.candidate_designs``, summed into the sufficient statistics: with the usage model in one fused
+   pass), collected to the driver — the scored rows are never stored, as in plan-promos;
 2. **tuning**: per request ``simulator.prepare`` + ``tuning.tune`` (``--trials`` Optuna trials, each an MLflow
    run as in plan-promos) on the statistics only — their row count does not grow with customers;
 3. **assign**: the chosen designs only (``simulator.chosen_designs``) scored again, ``simulator.selection_frame``
@@ -177,6 +177,11 @@ def population(spark, users: int, regions: list[str], reqs, pool, pool_size: int
             .drop("mcc"))
 
 
+def rows_then_stats(target, designs, models, resolution: float):
+    """The customer × design product scored as Spark rows (the assignments' form), then summed."""
+    return simulator.sufficient_stats(simulator.score_candidates(target, designs, models, resolution))
+
+
 @contextlib.contextmanager
 def one_pass_per_model():
     """``models.predict_all`` scoring each model in its own ``mapInArrow`` pass, as before the fused scorer."""
@@ -216,16 +221,21 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
     res["score"], res["scored_rows"], res["stats_rows"] = m, n_scored, len(stats)
     row("score + statistics", users, n_scored, m, f"customer × design rows, {n_scored / m['seconds']:,.0f} rows/s; "
         f"statistics {len(stats):,} rows to the driver")
-    if args.compare_passes:  # side by side, straight to the statistics: one fused pass vs one pass per model
-        timed = {}
-        for name, patch in (("fused", contextlib.nullcontext), ("one pass per model", one_pass_per_model)):
+    if args.compare_passes:  # side by side on the same rows, straight to the statistics
+        timed, res_ = {}, cfg.simulator.bucket_resolution
+        if "usage" in models.models:  # the fused statistics pass vs the product as Spark rows, summed
+            ways = {"fused": (contextlib.nullcontext, simulator.candidate_stats),
+                    "rows in Spark": (contextlib.nullcontext, rows_then_stats)}
+        else:  # the T-learner: one fused Arrow pass vs one pass per model
+            ways = {"fused": (contextlib.nullcontext, rows_then_stats),
+                    "one pass per model": (one_pass_per_model, rows_then_stats)}
+        for name, (patch, stats_of) in ways.items():
             with measured(spark) as timed[name], patch():
-                again = simulator.sufficient_stats(
-                    simulator.score_candidates(target, designs, models, cfg.simulator.bucket_resolution)).toPandas()
-            row(f"score→stats, {name}", users, int(again["n"].sum()), timed[name])
+                again = stats_of(target, designs, models, res_).toPandas()
+            row(f"score→stats, {name}", users, int(again["n"].sum()), timed[name], f"{len(again):,} statistics rows")
         res["passes"] = timed
-        print(f"{'':26} one pass per model / fused: "
-              f"{timed['one pass per model']['seconds'] / timed['fused']['seconds']:.2f}× the time", flush=True)
+        (fast, slow) = list(timed)
+        print(f"{'':26} {slow} / {fast}: {timed[slow]['seconds'] / timed[fast]['seconds']:.2f}× the time", flush=True)
     import mlflow
 
     with measured(spark) as m:
@@ -289,8 +299,9 @@ def main(argv: list[str]) -> int:
                     "generating and training")
     ap.add_argument("--pool", type=int, default=20_000, help="real feature rows the population is drawn from")
     ap.add_argument("--partitions", type=int, default=0, help="population partitions (0: users / 50,000, ≥ 4)")
-    ap.add_argument("--compare-passes", action="store_true", help="score every size a second time with one Arrow "
-                    "pass per model, and print the time ratio")
+    ap.add_argument("--compare-passes", action="store_true", help="score every size twice more, straight to the "
+                    "statistics: the fused pass and the other way (usage model: the product as Spark rows; "
+                    "T-learner: one Arrow pass per model), and print the time ratio")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--set", action="append", default=[], help="extra config override (repeatable)")
     args = ap.parse_args(argv)

@@ -28,7 +28,7 @@ DESIGN_FEATURES = ["discount_pct", "voucher_value", "min_spend", "min_spend_rati
 #: count over a history that is shorter for early campaigns would carry the campaign's date, not the customer),
 #: the promo sensitivity, and the design against the merchant category's basket; the minimum spend and the
 #: customer's category activity enter through the model's weight (:func:`with_usage`), not as splits. (The share of
-#: that activity at the merchant, :func:`merchant_share`, as a feature made the predicted cost of the chosen plans
+#: that activity at the merchant, :func:`usage.merchant_share`, as a feature made the predicted cost of the chosen plans
 #: worse on the 50k-user world of seed 7, docs/promo.md; it is a column for the incremental share's bins.)
 USAGE_FEATURES = ["segment_code", "days_since_m", "m_orders_rate", "all_orders_rate", "days_since_any",
                   "past_offers_rate", "past_redeems_rate", "redeem_rate", "region_code", "device_code",

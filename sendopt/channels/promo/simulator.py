@@ -1,7 +1,8 @@
 """Campaign impact simulator: customer × design scores → sufficient statistics → plans and their metrics.
 
-Scoring runs in Spark over every eligible customer and candidate design once. The result is aggregated to
-sufficient statistics per (request, segment, region, design, score bucket) — sums of expected incremental
+Scoring runs in Spark over every eligible customer and candidate design once (with the usage model in one
+fused pass, :func:`candidate_stats`: the product is formed and summed inside the Python workers). The result
+is aggregated to sufficient statistics per (request, segment, region, design, score bucket) — sums of expected incremental
 GMV, incremental orders, cost, redemptions and their Bernoulli variances — so a plan (one design per
 segment, reaching the best buckets of it) is evaluated on a few thousand rows on the driver, never by
 re-scoring customers. The buckets are ``floor(asinh(value) × simulator.bucket_resolution)`` of the predicted
@@ -17,7 +18,7 @@ incremental orders; ``cost_p90`` = cost + z·sd (z of ``budget_confidence``) —
 probability when cost_p90 ≤ budget; ``_lo``/``_hi`` = the ``interval`` bounds from the summed variances.
 With the usage model p_redeem is its expected redemptions, the incremental orders their incremental share, the
 cost the promo's terms on the redeemed basket and ``gmv`` = Σ (p0·g0 + incremental GMV): no treated arm is
-scored per design (:func:`with_values`).
+scored per design (:func:`usage.expectations`).
 """
 from __future__ import annotations
 
