@@ -46,7 +46,7 @@ UNIT_KEYS = ["request_id", "segment", "region", "design_id", "bucket"]
 def bucket_of(value, resolution: float):
     """Score bucket of a predicted value (Spark column or numpy array)."""
     if isinstance(value, np.ndarray):
-        return np.floor(np.arcsinh(value) * resolution).astype(int)
+        return usage.score_bucket(value, resolution)
     return F.floor(F.asinh(value) * F.lit(resolution)).cast("int")
 
 

@@ -139,8 +139,6 @@ def expectations(c: Mapping[str, np.ndarray], expected: np.ndarray, incremental:
     """The simulator's per-row sums from the expected redemptions (Poisson: their variance is their mean), their
     incremental part and the redeemed basket: each redemption costs the promo's terms on that basket, each
     incremental order adds it to the GMV; ``gmv`` = the customer's GMV without the promo (p0·g0) plus that."""
-    from sendopt.channels.promo.simulator import bucket_of
-
     disc = np.minimum(basket, c["discount_pct"] / 100.0 * basket + c["voucher_value"])
     inc_gmv, cost = incremental * basket, expected * disc
     new_inc = np.where(c["segment"] == "new", incremental, 0.0)
@@ -148,7 +146,12 @@ def expectations(c: Mapping[str, np.ndarray], expected: np.ndarray, incremental:
     return {"p_redeem": expected, "discount": disc, "cost": cost, "cost_var": expected * disc * disc,
             "redeem_var": expected, "inc_orders": incremental, "orders_var": incremental,
             "gmv": c["p0"] * c["g0"] + inc_gmv, "inc_gmv": inc_gmv, "new_inc": new_inc, "value": value,
-            "bucket": bucket_of(value, resolution)}
+            "bucket": score_bucket(value, resolution)}
+
+
+def score_bucket(value: np.ndarray, resolution: float) -> np.ndarray:
+    """The simulator's score bucket of a predicted value: floor(asinh(value) × resolution)."""
+    return np.floor(np.arcsinh(value) * resolution).astype(int)
 
 
 def arrays(batch: pa.RecordBatch, names) -> dict[str, np.ndarray]:
