@@ -207,8 +207,12 @@ def prepare(stats: pd.DataFrame, offer_share: float = 1.0) -> dict[str, Any]:
     ``offer_share``: the share of the chosen customers who are offered (1 − the plan's holdout). Every sum but
     ``n`` is counted at that share, so the budget rule, the metrics and their intervals are the offered
     customers' and the control group costs no budget. (The holdout's own draw would add (1 − share)·p/(1 − p)
-    of the cost variance at redemption probability p: negligible at promo redemption rates.)"""
-    stats = stats.reset_index(drop=True)
+    of the cost variance at redemption probability p: negligible at promo redemption rates.)
+
+    The rows are sorted by the unit keys first: Spark returns the statistics in no fixed order, and units of
+    equal value per budget are taken in row order, so without it a re-plan of the same statistics could
+    reach other customers."""
+    stats = stats.sort_values(UNIT_KEYS, kind="stable").reset_index(drop=True)
     if offer_share != 1.0:
         stats = stats.assign(**{c: stats[c] * offer_share for c in STAT_COLS if c != "n"})
     groups = {key: idx.to_numpy() for key, idx in stats.groupby(["segment", "design_id"]).groups.items()}

@@ -505,3 +505,17 @@ def test_fused_statistics_equal_the_scored_rows_summed(spark):
     one = rows.where((F.col("user_id") == "u3") & (F.col("design_id") == "d20m30")).first()
     assert one["usage"] == pytest.approx(one["usage_rate_hat"] * one["usage_weight"] * 1.3)  # merchant 7's level
     assert one["cost"] == pytest.approx(one["usage"] * min(one["promo_basket"], 0.2 * one["promo_basket"]))
+
+
+def test_a_replan_of_the_same_statistics_in_another_row_order_reaches_the_same_customers():
+    """Spark returns the statistics in no fixed order; units of equal value per budget (here two buckets of
+    design a with the same sums, where the budget takes only part of them) must be taken the same way."""
+    ties = pd.concat([STATS, STATS[STATS["bucket"] == 9].assign(bucket=8)], ignore_index=True)
+    lim, params = limits(budget=40.0), simulator.PlanParams(split={"new": 1.0, "active": 0.0})
+    plans = [simulator.build_plan(simulator.prepare(s), STRENGTH, lim, params)
+             for s in (ties, ties.iloc[::-1], ties.sample(frac=1.0, random_state=3))]
+    taken = [p.units.sort_values(simulator.UNIT_KEYS)[[*simulator.UNIT_KEYS, "fraction"]].reset_index(drop=True)
+             for p in plans]
+    assert 0 < taken[0]["fraction"].sum() < 3  # the budget binds inside the tied buckets
+    for other in taken[1:]:
+        pd.testing.assert_frame_equal(taken[0], other)
