@@ -252,7 +252,7 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
                                       weight_orders=float(r["weight_orders"]),
                                       weight_new=float(r["weight_new_customers"]),
                                       confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
-                                      cost_margin=cfg.simulator.cost_model_margin)
+                                      cost_margin=cfg.simulator.cost_model_margin, level_sd=models.level_sd)
             with mlflow.start_run(run_name=f"bench-promo-{rid}"):
                 chosen, _, _ = tuning.tune(prep, strengths[rid], limits, cfg.tuning, mlflow_parent=rid)
             if chosen is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, Window
@@ -132,6 +133,12 @@ class ModelSet:
     @property
     def version_text(self) -> str:
         return ",".join(f"{k}={v}" for k, v in sorted(self.versions.items()))
+
+    @property
+    def level_sd(self) -> float:
+        """The level error of an unseen campaign's predicted redemptions (:func:`campaign_level_error`; 0 when
+        not measured): what the budget rule adds for the model's own error."""
+        return float(self.usage.get("level_error", {}).get("sd", 0.0))
 
 
 def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFrame, window_payments: DataFrame,
@@ -359,6 +366,43 @@ def merchant_level(offered: DataFrame, prior: float) -> dict[str, float]:
     return {str(r["merchant_id"]): float((r["obs"] + prior) / (r["pred"] + prior)) for r in rows}
 
 
+def campaign_level_error(spark, rows: DataFrame, cfg: ModelConfig) -> dict[str, float]:
+    """How far a campaign the usage model has not seen redeems from its prediction: the model is refitted
+    ``level_error_folds`` times, each time without a fold of whole campaigns, and predicts their offered
+    customers. A plan is such a campaign (a design at a merchant the model never saw run); the holdout of
+    :func:`split` is not, since it keeps other customers of every campaign in training.
+
+    Per campaign i, observed O_i and predicted P_i redemptions, and the sampling variance of O_i, estimated
+    as S_i = Σ o² over its customers (a customer may redeem more than once: not Poisson). With a level λ_i of
+    mean μ and spread τ, E[(O_i − P_i)² − S_i] ≈ P_i²·(τ² + (μ − 1)²), so the level's root-mean-square error
+    around 1 is ``sd`` = √(Σ((O_i − P_i)² − S_i) / Σ P_i²) (0 when the noise explains it all): the relative
+    error of a plan's predicted cost that no Bernoulli variance of its sums contains
+    (:meth:`simulator.Limits.cost_p`)."""
+    folds = cfg.level_error_folds
+    x = rows.withColumn("_fold", F.floor(uniform_hash(F.col("key"), "", "promo_level_fold") * folds)
+                        ).localCheckpoint()
+    used = sorted({r["_fold"] for r in x.select("_fold").distinct().collect()})  # at most ``folds`` rows
+    per: list = []
+    for k in used if len(used) > 1 else []:  # a fold needs campaigns outside it to be trained on
+        held = x.where(F.col("_fold") == k)
+        model = fit_kind(spark, "usage", x.where(F.col("_fold") != k), held, cfg)
+        per += offered_rates(model, held).groupBy("key").agg(  # one row per campaign
+            F.sum("_obs").alias("obs"), F.sum(F.col("_obs") ** 2).alias("noise"),
+            F.sum(F.col("_rate") * F.col("usage_weight")).alias("pred")).collect()
+    rows = [(float(r["obs"]), float(r["noise"]), float(r["pred"])) for r in per]
+    return {**level_error(rows), "folds": float(folds)}
+
+
+def level_error(campaigns: list[tuple[float, float, float]]) -> dict[str, float]:
+    """:func:`campaign_level_error`'s estimate from (observed, Σ o², predicted) redemptions per campaign."""
+    per = [(o, n, p) for o, n, p in campaigns if p > 0]
+    den = sum(p * p for _, _, p in per)
+    excess = sum((o - p) ** 2 - n for o, n, p in per)
+    obs, pred = sum(o for o, _, _ in per), sum(p for _, _, p in per)
+    return {"sd": math.sqrt(max(0.0, excess) / den) if den > 0 else 0.0, "campaigns": float(len(per)),
+            "level": obs / pred if pred > 0 else 1.0}
+
+
 def rate_calibration(offered: DataFrame, bins: int) -> dict[str, list[float]]:
     """On the offered holdout customers (:func:`offered_rates`), per quantile bin of the predicted redemption rate: the bin's mean
     predicted rate and its observed one (Σ redemptions / Σ usage weight), made non-decreasing. A plan reaches
@@ -384,6 +428,7 @@ def _same_usage_settings(usage_champion, cfg: ModelConfig) -> bool:
     share = usage.get("incremental_share", {})
     return (usage.get("merchant_level_prior") == cfg.merchant_level_prior
             and usage.get("rate_calibration_bins", 0) == cfg.rate_calibration_bins
+            and usage.get("level_error", {}).get("folds", 0) == cfg.level_error_folds
             and share.get("edges") == [float(e) for e in cfg.incremental_share_edges]
             and (share.get("loyalty_edges") or []) == [float(e) for e in cfg.incremental_share_loyalty_edges])
 
@@ -426,6 +471,15 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
             at_design, list(cfg.incremental_share_edges), prior=cfg.incremental_share_prior,
             loyalty_edges=list(cfg.incremental_share_loyalty_edges)),
                      "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
+        if cfg.level_error_folds:
+            err = campaign_level_error(ctx.spark, usage_frame(training, cfg), cfg)
+            if err["campaigns"] < cfg.level_error_min_campaigns:
+                ctx.log.warning("stage=promo-models the level error was measured on %d campaigns, fewer than "
+                                "promo.models.level_error_min_campaigns (%d): the budget rule assumes "
+                                "level_error_fallback %.2f", err["campaigns"], cfg.level_error_min_campaigns,
+                                cfg.level_error_fallback)
+                err = {**err, "measured_sd": err["sd"], "sd": cfg.level_error_fallback}
+            out.usage["level_error"] = err
         if cfg.merchant_level_prior is not None or cfg.rate_calibration_bins:  # one scoring of the holdout
             offered = offered_rates(models["usage"], valid_usage).localCheckpoint()
             if cfg.merchant_level_prior is not None:
@@ -457,6 +511,8 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
             ctx.log.info("stage=promo-models usage: rate calibration %s", out.usage["rate_calibration"])
         if "merchant_level" in out.usage:
             ctx.log.info("stage=promo-models usage: merchant levels %s", out.usage["merchant_level"])
+        if "level_error" in out.usage:
+            ctx.log.info("stage=promo-models usage: level error of unseen campaigns %s", out.usage["level_error"])
     elif cfg.effect != "t":
         out.effect_calibration = effect_calibration(out, valid_df, cfg.calibration_bins)
         client.set_model_version_tag(registry_name(ctx.config, "effect_net"), models["effect_net"].version,

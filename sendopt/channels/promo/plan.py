@@ -278,7 +278,8 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
                                   weight_orders=float(row["weight_orders"]),
                                   weight_new=float(row["weight_new_customers"]),
                                   confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
-                                  cost_margin=cfg.simulator.cost_model_margin)
+                                  cost_margin=cfg.simulator.cost_model_margin,
+                                  level_sd=sc["models"].level_sd)
         problem = cps_problem(s, limits)
         if problem:
             status[rid] = ("failed", problem)
@@ -340,6 +341,8 @@ def no_plan_reason(trials: list[simulator.Plan], limits: simulator.Limits) -> st
     parts = []
     if v["budget"] > 0:
         margin = f", the predicted cost counted {limits.cost_margin:.0%} higher" if limits.cost_margin else ""
+        if limits.level_sd:
+            margin += f", its level uncertain by ±{limits.level_sd:.0%}"
         parts.append(f"the budget {limits.budget:g} is not met with {limits.confidence:.0%} probability "
                      f"(cheapest plan found: {best.metrics['cost_p90']:.2f} at that confidence{margin})")
     if v["cps"] > 0:

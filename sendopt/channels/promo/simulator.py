@@ -14,8 +14,8 @@ Metrics (docs/promo.md): ``redemptions`` = Σ p_redeem; ``incremental_orders`` =
 below are over the offered ones (:func:`prepare`'s ``offer_share``); ``gmv`` = Σ p1·g1 of the reached (GMV with the promo, before discount); ``incremental_gmv`` = Σ (p1·g1 −
 p0·g0); ``cost`` = Σ p_redeem·discount; ``net_value`` = incremental GMV − cost; ``objective`` = net value +
 weight_orders·incremental orders + weight_new·(p1 − p0) of new customers (expected acquisitions); ``cps`` = cost /
-incremental orders; ``cost_p90`` = cost + z·sd (z of ``budget_confidence``) — the budget is met with that
-probability when cost_p90 ≤ budget; ``_lo``/``_hi`` = the ``interval`` bounds from the summed variances.
+incremental orders; ``cost_p90`` = cost + z·sd (z of ``budget_confidence``; sd² = the Bernoulli variance +
+(``level_sd``·cost)², :meth:`Limits.cost_p`) — the budget is met with that probability when cost_p90 ≤ budget; ``_lo``/``_hi`` = the ``interval`` bounds from the summed variances.
 With the usage model p_redeem is its expected redemptions, the incremental orders their incremental share, the
 cost the promo's terms on the redeemed basket and ``gmv`` = Σ (p0·g0 + incremental GMV): no treated arm is
 scored per design (:func:`usage.expectations`).
@@ -190,15 +190,22 @@ class Limits:
     confidence: float = 0.9
     interval: float = 0.9
     cost_margin: float = 0.0  # predicted cost counted this much higher in the budget rule (the model's error)
+    level_sd: float = 0.0  # relative error of the predicted cost level of a campaign the model has not seen
 
     @property
     def plan_budget(self) -> float:
-        """The budget the predicted cost + z·sd must fit: ``budget`` / (1 + ``cost_margin``)."""
+        """The budget :meth:`cost_p` must fit: ``budget`` / (1 + ``cost_margin``)."""
         return self.budget / (1.0 + self.cost_margin)
 
     @property
     def z(self) -> float:
         return NormalDist().inv_cdf(self.confidence)
+
+    def cost_p(self, cost: float, var: float) -> float:
+        """The cost the plan stays under with probability ``confidence``: cost + z·sd, where the variance is
+        the Bernoulli sums' plus the level error's, (``level_sd``·cost)² — one error shared by every customer
+        of the plan (``models.campaign_level_error``), so it grows with the cost, not with its square root."""
+        return cost + self.z * math.sqrt(var + (self.level_sd * cost) ** 2)
 
 
 def prepare(stats: pd.DataFrame, offer_share: float = 1.0) -> dict[str, Any]:
@@ -225,21 +232,21 @@ def _objective(a: Mapping[str, np.ndarray], w_orders: float, w_new: float) -> np
     return a["inc_gmv"] - a["cost"] + w_orders * a["inc_orders"] + w_new * a["new_inc"]
 
 
-def _take(order: np.ndarray, cost: np.ndarray, var: np.ndarray, gain: np.ndarray, budget: float, z: float,
-          c: float = 0.0, v: float = 0.0) -> np.ndarray:
-    """Fractions of units in ``order``: best first while the gain is positive and cost + z·sd ≤ budget
+def _take(order: np.ndarray, cost: np.ndarray, var: np.ndarray, gain: np.ndarray, budget: float,
+          limits: Limits, c: float = 0.0, v: float = 0.0) -> np.ndarray:
+    """Fractions of units in ``order``: best first while the gain is positive and ``limits.cost_p`` ≤ budget
     (``c``, ``v``: cost and variance already committed)."""
     frac = np.zeros(len(cost))
     for i in order:
         if gain[i] <= 0:
             break
-        if c + cost[i] + z * math.sqrt(v + var[i]) <= budget:
+        if limits.cost_p(c + cost[i], v + var[i]) <= budget:
             frac[i], c, v = 1.0, c + cost[i], v + var[i]
             continue
         lo, hi = 0.0, 1.0
         for _ in range(30):
             mid = (lo + hi) / 2
-            if c + mid * cost[i] + z * math.sqrt(v + mid * var[i]) <= budget:
+            if limits.cost_p(c + mid * cost[i], v + mid * var[i]) <= budget:
                 lo = mid
             else:
                 hi = mid
@@ -270,7 +277,7 @@ def build_plan(prep: Mapping[str, Any], designs_strength: Mapping[str, float], l
             order = idx[np.argsort(-density[idx], kind="stable")]
             f = np.zeros(len(stats))
             f[order] = _take(np.arange(len(order)), a["cost"][order], a["cost_var"][order],
-                             prio[order], seg_budget, limits.z)
+                             prio[order], seg_budget, limits)
             need = limits.min_coverage.get(seg, 0.0) * prep["sizes"].get(seg, 0.0)
             if need > 0:  # coverage floor: reach further, best first, even at a loss
                 for i in order:
@@ -306,7 +313,7 @@ def fill(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[str, str], p
     c, v = float((frac * a["cost"]).sum()), float((frac * a["cost_var"]).sum())
     rest = 1.0 - frac[order]  # what is left of each unit, taken as a unit of its own
     extra = _take(np.arange(len(order)), a["cost"][order] * rest, a["cost_var"][order] * rest, prio[order],
-                  limits.plan_budget, limits.z, c, v)
+                  limits.plan_budget, limits, c, v)
     out = frac.copy()
     out[order] += extra * rest
     return out
@@ -336,7 +343,7 @@ def evaluate_units(prep: Mapping[str, Any], frac: np.ndarray, chosen: Mapping[st
          "objective": s["inc_gmv"] - s["cost"] + limits.weight_orders * s["inc_orders"]
          + limits.weight_new * s["new_inc"], "new_customers": s["new_inc"],
          "cps": s["cost"] / s["inc_orders"] if s["inc_orders"] > 0 else (0.0 if s["cost"] == 0 else math.inf),
-         "cost_p90": s["cost"] + limits.z * cost_sd, "budget": limits.budget,
+         "cost_p90": limits.cost_p(s["cost"], s["cost_var"]), "budget": limits.budget,
          "cost_lo": s["cost"] - zi * cost_sd, "cost_hi": s["cost"] + zi * cost_sd,
          "incremental_orders_lo": s["inc_orders"] - zi * orders_sd,
          "incremental_orders_hi": s["inc_orders"] + zi * orders_sd,

@@ -3,6 +3,7 @@ request validation, exactly-once claims."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import types
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from sendopt.channels.promo import designer, simulator, usage
+from sendopt.channels.promo import designer, models, simulator, usage
 from sendopt.channels.promo.config import DesignerConfig, PromoConfig, SegmentConfig
 from sendopt.channels.promo.features import pair_features, with_usage
 from sendopt.channels.promo.models import incremental_share
@@ -187,7 +188,6 @@ def limits(**over):
 def test_usage_columns_follow_the_promo_terms_by_hand(spark):
     """The usage model's design columns against the category's lognormal baskets, by quadrature; without category
     data the customer's usual basket stands in; Φ matches math.erf."""
-    import math
 
     zs = [-3.0, -1.2, 0.0, 0.4, 2.5]
     got = usage.normal_cdf(np.array(zs))
@@ -275,6 +275,28 @@ def test_cost_margin_leaves_room_for_the_cost_models_error():
     lim = limits(budget=15.0, cost_margin=0.5)
     p = simulator.build_plan(prep, STRENGTH, lim, simulator.PlanParams(split={"new": 1.0, "active": 0.0}))
     assert p.metrics["cost_p90"] == pytest.approx(10.0, abs=1e-3) and p.metrics["budget"] == 15.0 and p.feasible
+
+
+def test_level_error_is_one_error_shared_by_the_whole_plan():
+    """With ``level_sd`` the budget rule adds (level_sd·cost)² to the Bernoulli variance: the plan's
+    cost + z·√(var + (0.2·cost)²) binds at the budget, and it reaches less than without the level error."""
+    prep = simulator.prepare(STATS)
+    plain, lim = limits(budget=15.0), limits(budget=15.0, level_sd=0.2)
+    params = simulator.PlanParams(split={"new": 1.0, "active": 0.0})
+    p, q = (simulator.build_plan(prep, STRENGTH, x, params) for x in (plain, lim))
+    var = float((q.units["fraction"] * q.units["cost_var"]).sum())
+    by_hand = q.metrics["cost"] + lim.z * np.sqrt(var + (0.2 * q.metrics["cost"]) ** 2)
+    assert q.metrics["cost_p90"] == pytest.approx(by_hand) == pytest.approx(15.0, abs=1e-3) and q.feasible
+    assert q.metrics["reached"] < p.metrics["reached"] and q.metrics["cost"] < p.metrics["cost"]
+
+
+def test_level_error_of_campaigns_removes_the_poisson_noise_by_hand():
+    """Σ((O − P)² − Σo²) / Σ P²: (O 10, Σo² 10, P 10) and (30, 40, 20) → (−10 + 100 − 40) / 500 = 0.1;
+    counts within their own noise give 0 (not negative); campaigns predicted nothing are left out."""
+    got = models.level_error([(10.0, 10.0, 10.0), (30.0, 40.0, 20.0), (3.0, 3.0, 0.0)])
+    assert got["sd"] == pytest.approx(math.sqrt(0.1)) and got["campaigns"] == 2 and got["level"] == pytest.approx(4 / 3)
+    assert models.level_error([(12.0, 12.0, 10.0), (8.0, 8.0, 10.0)])["sd"] == 0.0  # 4 − 12 + 4 − 8 < 0: noise
+    assert models.level_error([])["sd"] == 0.0
 
 
 def test_plan_takes_positive_buckets_best_first_and_hand_sums():
