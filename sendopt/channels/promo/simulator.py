@@ -117,9 +117,7 @@ def candidate_stats(base: DataFrame, designs: DataFrame, models, resolution: flo
     if "usage" not in models.models:
         return sufficient_stats(score_candidates(base, designs, models, resolution))
     model = models.models["usage"]
-    needed = list(dict.fromkeys([*usage.CUSTOMER_INPUTS, *[f for f in model.features if f not in usage.DESIGN_INPUTS
-                                                           and f not in usage.USAGE_COLUMNS]]))
-    rows = control_predictions(base, models).select(*needed)
+    rows = control_predictions(base, models).select(*usage.scoring_inputs(model.features))
     by_request = {rid: d.reset_index(drop=True) for rid, d in designs.toPandas().groupby("request_id")}  # small
     keys = {f.name: f for f in rows.schema.fields}
     schema = StructType([keys["request_id"], keys["segment"], keys["region"], StructField("design_id", StringType()),

@@ -38,6 +38,13 @@ CUSTOMER_INPUTS = ("request_id", "segment", "region", "merchant_id", "p0", "g0",
 DESIGN_INPUTS = ("discount_pct", "voucher_value", "min_spend")
 
 
+def scoring_inputs(features, with_design: bool = False) -> list[str]:
+    """The columns scoring reads from a customer row (and from the design, ``with_design``): the customer
+    inputs and the usage model's features that are neither design terms nor computed here."""
+    own = [f for f in features if f not in DESIGN_INPUTS and f not in USAGE_COLUMNS]
+    return list(dict.fromkeys([*CUSTOMER_INPUTS, *(DESIGN_INPUTS if with_design else ()), *own]))
+
+
 def normal_cdf(z: np.ndarray) -> np.ndarray:
     """Φ(z) (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7; numpy has no erf)."""
     x = np.abs(z) / np.sqrt(2.0)
@@ -187,10 +194,8 @@ def stats_batches(batches: Iterator[pa.RecordBatch], designs: Mapping[str, pd.Da
     """Customer rows in, partial sufficient statistics out: each customer is crossed with its request's
     ``designs`` (request_id → design_id, discount_pct, voucher_value, min_spend) in chunks of at most
     ``max_rows`` products, scored by :func:`values`, and summed per (request, segment, region, design, bucket)."""
-    inputs = [*CUSTOMER_INPUTS, *[f for f in features if f not in CUSTOMER_INPUTS and f not in DESIGN_INPUTS
-                                  and f not in USAGE_COLUMNS]]
     for batch in batches:
-        cols = arrays(batch, inputs)
+        cols = arrays(batch, scoring_inputs(features))
         frames = []
         for rid in pd.unique(cols["request_id"]):
             d = designs.get(rid)
@@ -201,7 +206,7 @@ def stats_batches(batches: Iterator[pa.RecordBatch], designs: Mapping[str, pd.Da
             for start in range(0, len(rows), step):
                 idx = np.repeat(rows[start:start + step], len(d))
                 k = len(idx) // len(d)
-                c = {n: v[idx] for n, v in cols.items()}
+                c = {n: v[idx] for n, v in cols.items() if n != "request_id"}  # constant here: rid
                 c.update({n: np.tile(d[n].to_numpy(np.float64), k) for n in DESIGN_INPUTS})
                 design_ix = np.tile(np.arange(len(d)), k)
                 v = values(c, predict_rate, usage, features, resolution)
@@ -223,7 +228,7 @@ def stats_batches(batches: Iterator[pa.RecordBatch], designs: Mapping[str, pd.Da
 def row_batches(batches: Iterator[pa.RecordBatch], predict_rate, usage: Mapping, features: list[str],
                 resolution: float) -> Iterator[pa.RecordBatch]:
     """Customer × design rows in, the same rows with :func:`values`' columns out (the assignments' form)."""
-    inputs = list(dict.fromkeys([*CUSTOMER_INPUTS, *DESIGN_INPUTS, *[f for f in features if f not in USAGE_COLUMNS]]))
+    inputs = scoring_inputs(features, with_design=True)
     for batch in batches:
         v = values(arrays(batch, inputs), predict_rate, usage, features, resolution)
         added = [*USAGE_COLUMNS, *VALUE_COLUMNS]
