@@ -113,7 +113,8 @@ def models_and_history(spark, config, args, work: str):
         else:
             models = ensure_models(ctx, training, data_versions)
     row("response models", 0, n_train, m, ("trained " if models.trained else "champions loaded: ")
-        + ", ".join(f"{k} v{v}" for k, v in sorted(models.versions.items())))
+        + ", ".join(f"{k} v{v}" for k, v in sorted(models.versions.items()))
+        + (f"; level error of an unseen campaign {models.level_sd:.2f}" if models.level_sd else ""))
     history = [r.asDict() for r in designer.campaign_returns(training).collect()]  # one row per campaign
     if args.lake:  # tuning's MLflow runs go to the temp dir, not to the borrowed lake
         import mlflow
