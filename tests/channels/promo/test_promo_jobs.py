@@ -55,7 +55,7 @@ def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_
     from sendopt.channels.promo.models import load_champion
 
     err = json.loads(load_champion(config, "usage")[1]["usage"])["level_error"]  # unseen campaigns' level error
-    assert err["folds"] == 3 and err["campaigns"] >= 2 and err["sd"] >= 0
+    assert err["folds"] == 10 and err["campaigns"] >= 2 and err["sd"] >= 0
     assert abs(len(first) - reached) <= 0.2 * reached + 5
 
     assert main(["plan-promos", *args]) == 0  # nothing pending: planned exactly once
