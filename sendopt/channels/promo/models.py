@@ -389,8 +389,8 @@ def campaign_level_error(spark, rows: DataFrame, cfg: ModelConfig) -> dict[str, 
         per += offered_rates(model, held).groupBy("key").agg(  # one row per campaign
             F.sum("_obs").alias("obs"), F.sum(F.col("_obs") ** 2).alias("noise"),
             F.sum(F.col("_rate") * F.col("usage_weight")).alias("pred")).collect()
-    rows = [(float(r["obs"]), float(r["noise"]), float(r["pred"])) for r in per]
-    return {**level_error(rows), "folds": float(folds)}
+    return {**level_error([(float(r["obs"]), float(r["noise"]), float(r["pred"])) for r in per]),
+            "folds": float(folds)}
 
 
 def level_error(campaigns: list[tuple[float, float, float]]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from statistics import NormalDist
 from typing import Any
 
@@ -195,8 +195,9 @@ class Limits:
         """The budget :meth:`cost_p` must fit: ``budget`` / (1 + ``cost_margin``)."""
         return self.budget / (1.0 + self.cost_margin)
 
-    @property
+    @cached_property
     def z(self) -> float:
+        """The normal quantile of ``confidence`` (computed once: :meth:`cost_p` runs in the planner's inner loop)."""
         return NormalDist().inv_cdf(self.confidence)
 
     def cost_p(self, cost: float, var: float) -> float:
