@@ -112,9 +112,10 @@ def models_and_history(spark, config, args, work: str):
                               usage=json.loads(got["usage"][1].get("usage", "{}")) if "usage" in got else {})
         else:
             models = ensure_models(ctx, training, data_versions)
+    level_sd = models.level_sd(cfg.models)
     row("response models", 0, n_train, m, ("trained " if models.trained else "champions loaded: ")
         + ", ".join(f"{k} v{v}" for k, v in sorted(models.versions.items()))
-        + (f"; level error of an unseen campaign {models.level_sd:.2f}" if models.level_sd else ""))
+        + (f"; level error of an unseen campaign {level_sd:.2f}" if level_sd else ""))
     history = [r.asDict() for r in designer.campaign_returns(training).collect()]  # one row per campaign
     if args.lake:  # tuning's MLflow runs go to the temp dir, not to the borrowed lake
         import mlflow
@@ -253,7 +254,7 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
                                       weight_orders=float(r["weight_orders"]),
                                       weight_new=float(r["weight_new_customers"]),
                                       confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
-                                      cost_margin=cfg.simulator.cost_model_margin, level_sd=models.level_sd)
+                                      cost_margin=cfg.simulator.cost_model_margin, level_sd=level_sd)
             with mlflow.start_run(run_name=f"bench-promo-{rid}"):
                 chosen, _, _ = tuning.tune(prep, strengths[rid], limits, cfg.tuning, mlflow_parent=rid)
             if chosen is not None:

@@ -134,11 +134,22 @@ class ModelSet:
     def version_text(self) -> str:
         return ",".join(f"{k}={v}" for k, v in sorted(self.versions.items()))
 
-    @property
-    def level_sd(self) -> float:
-        """The level error of an unseen campaign's predicted redemptions (:func:`campaign_level_error`; 0 when
-        not measured): what the budget rule adds for the model's own error."""
-        return float(self.usage.get("level_error", {}).get("sd", 0.0))
+    def level_sd(self, cfg: ModelConfig, log: logging.Logger | None = None) -> float:
+        """The level error of an unseen campaign's predicted redemptions that the budget rule adds for the
+        model's own error: the measured one (:func:`campaign_level_error`; 0 when not measured), or
+        ``level_error_fallback`` when it was measured on fewer than ``level_error_min_campaigns`` campaigns.
+        Read at planning time, so a changed fallback or minimum applies without a retrain."""
+        err = self.usage.get("level_error")
+        if not err:
+            return 0.0
+        if err.get("campaigns", 0) < cfg.level_error_min_campaigns:
+            if log is not None:
+                log.warning("stage=promo-models the level error was measured on %d campaigns, fewer than "
+                            "promo.models.level_error_min_campaigns (%d): the budget rule assumes "
+                            "level_error_fallback %.2f", err.get("campaigns", 0), cfg.level_error_min_campaigns,
+                            cfg.level_error_fallback)
+            return float(cfg.level_error_fallback)
+        return float(err.get("measured_sd", err["sd"]))  # measured_sd: champions tagged before 2026-12-07
 
 
 def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFrame, window_payments: DataFrame,
@@ -473,12 +484,6 @@ def ensure_models(ctx, training: DataFrame | None, data_versions: dict[str, int]
                      "near_share": cfg.near_share, "exposure_floor": cfg.exposure_floor}
         if cfg.level_error_folds:
             err = campaign_level_error(ctx.spark, usage_frame(training, cfg), cfg)
-            if err["campaigns"] < cfg.level_error_min_campaigns:
-                ctx.log.warning("stage=promo-models the level error was measured on %d campaigns, fewer than "
-                                "promo.models.level_error_min_campaigns (%d): the budget rule assumes "
-                                "level_error_fallback %.2f", err["campaigns"], cfg.level_error_min_campaigns,
-                                cfg.level_error_fallback)
-                err = {**err, "measured_sd": err["sd"], "sd": cfg.level_error_fallback}
             out.usage["level_error"] = err
         if cfg.merchant_level_prior is not None or cfg.rate_calibration_bins:  # one scoring of the holdout
             offered = offered_rates(models["usage"], valid_usage).localCheckpoint()

@@ -229,6 +229,7 @@ def score_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchant
     training = training_frame(campaigns, offers, merchants_df, raw["raw.card_transactions"],
                               raw["raw.promo_redemptions"], feats).localCheckpoint()
     models = ensure_models(ctx, training, data_versions)
+    level_sd = models.level_sd(cfg.models, ctx.log)
     history = [r.asDict() for r in designer.campaign_returns(training).collect()]  # one row per campaign
     # requests → eligible customers with features and segments
     req_df = lake.read(PROMO_REQUESTS).where(F.col("request_id").isin(list(rows)))
@@ -255,9 +256,8 @@ def score_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchant
     designs = spark.createDataFrame(design_rows, "request_id string, design_id string, discount_pct double, "
                                     "voucher_value double, min_spend double")
     stats = simulator.candidate_stats(target, designs, models, cfg.simulator.bucket_resolution).toPandas()  # rows: requests × segments × regions × designs × buckets
-    return {"models": models, "segments": segments, "target": target, "designs": designs, "stats": stats,
-            "strengths": strengths,
-            "info": info, "data_versions": data_versions}
+    return {"models": models, "level_sd": level_sd, "segments": segments, "target": target, "designs": designs,
+            "stats": stats, "strengths": strengths, "info": info, "data_versions": data_versions}
 
 
 def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants: Mapping[int, str]) -> dict:
@@ -279,7 +279,7 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
                                   weight_new=float(row["weight_new_customers"]),
                                   confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
                                   cost_margin=cfg.simulator.cost_model_margin,
-                                  level_sd=sc["models"].level_sd)
+                                  level_sd=sc["level_sd"])
         problem = cps_problem(s, limits)
         if problem:
             status[rid] = ("failed", problem)

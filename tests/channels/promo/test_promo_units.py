@@ -299,6 +299,18 @@ def test_level_error_of_campaigns_removes_the_poisson_noise_by_hand():
     assert models.level_error([])["sd"] == 0.0
 
 
+def test_level_error_fallback_is_read_at_planning_time():
+    """The champion stores what it measured; the fallback for too few campaigns is the config's at planning
+    time, so changing ``level_error_fallback`` or ``level_error_min_campaigns`` needs no retrain."""
+    cfg = PromoConfig().models
+    measured = models.ModelSet({}, trained=False, usage={"level_error": {"sd": 0.17, "campaigns": 12, "folds": 10}})
+    assert measured.level_sd(cfg) == pytest.approx(0.17)
+    assert measured.level_sd(cfg.model_copy(update={"level_error_min_campaigns": 13})) == cfg.level_error_fallback
+    few = cfg.model_copy(update={"level_error_min_campaigns": 13, "level_error_fallback": 0.5})
+    assert measured.level_sd(few) == pytest.approx(0.5)
+    assert models.ModelSet({}, trained=False).level_sd(cfg) == 0.0  # not measured (level_error_folds 0)
+
+
 def test_plan_takes_positive_buckets_best_first_and_hand_sums():
     prep = simulator.prepare(STATS)
     p = simulator.build_plan(prep, STRENGTH, limits(), simulator.PlanParams())
