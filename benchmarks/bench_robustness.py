@@ -83,11 +83,35 @@ def with_incumbent(by: dict, options: dict) -> dict:
     return by
 
 
-class Tally:
-    """Shares of the oracle per policy over world-markets, and where a model policy trails a baseline."""
+def choice_at(options: dict, z: float) -> str | None:
+    """The option the gate would have chosen at confidence ``z`` from the same estimates (the choice table's
+    paired differences and checks): the candidate if its lower bound beats the incumbent and no gross check
+    fails, else the best such alternative by the gate's estimate, else the incumbent (``safety.choose``'s
+    rule). None when the run made no estimated choice."""
+    if "candidate" not in options or options["candidate"].diff_se is None:
+        return None
 
-    def __init__(self, name: str) -> None:
+    def safe(r) -> bool:
+        return r.diff_se is not None and r.diff_vs_incumbent - z * r.diff_se > 0 and not r.checks_failed
+
+    if safe(options["candidate"]):
+        return "candidate"
+    alternatives = [r for name, r in options.items() if name not in ("candidate", "incumbent") and safe(r)]
+    return max(alternatives, key=lambda r: r.diff_vs_incumbent).option if alternatives else "incumbent"
+
+
+class Tally:
+    """Shares of the oracle per policy over world-markets, and where a model policy trails a baseline.
+
+    ``what_if_z``: also the true share of what the gate would have chosen at each of these z from the same
+    estimates (the unexplored policy's share: the candidate's ``tiers`` or ``optimizer``, everyone-k, the
+    incumbent), beside the actual choice's (``z <actual>``): how the gate's confidence trades the good
+    candidates it lets through against the bad ones."""
+
+    def __init__(self, name: str, what_if_z: tuple[float, ...] = (), policy: str = "tiers") -> None:
         self.name, self.shares, self.trailing = name, {}, []
+        self.what_if_z, self.policy = what_if_z, policy
+        self.what_if: dict[float, list] = {z: [] for z in what_if_z}  # z → (world, market, option, share, Δinc)
 
     def add(self, i: int | str, rows: list, choice: dict) -> None:
         for market in sorted({(r.region, r.brand) for r in rows}):
@@ -107,6 +131,12 @@ class Tally:
             if "incumbent" in by and by["published"].net_value_per_user < by["incumbent"].net_value_per_user:
                 self.trailing.append((i, market, "published", by["published"].share_of_oracle, "incumbent",
                                       by["incumbent"].share_of_oracle))
+            for z in self.what_if_z:
+                name = choice_at(options, z)
+                row = by.get({"candidate": self.policy}.get(name, name)) if name is not None else None
+                if row is not None and "incumbent" in by:
+                    self.what_if[z].append((i, market, name, row.share_of_oracle,
+                                            row.share_of_oracle - by["incumbent"].share_of_oracle))
 
     def report(self) -> None:
         print(f"\n[{self.name}] share of the oracle over {len(self.shares.get('oracle', []))} world-markets:")
@@ -119,6 +149,16 @@ class Tally:
               "the incumbent):" if self.trailing else f"[{self.name}] no world-market where a model policy trails")
         for i, market, p, s, b, sb in self.trailing:
             print(f"  world {i} {market[0]}/{market[1]}: {p} {100 * s:.1f}% < {b} {100 * sb:.1f}%")
+        if self.what_if_z:
+            print(f"[{self.name}] what the gate would choose at other z (same estimates; true share of the oracle "
+                  f"without exploration; Δ = minus the incumbent's):")
+            for z, got in self.what_if.items():
+                if got:
+                    v = [g[3] for g in got]
+                    print(f"  z {z:<5} min {100 * min(v):5.1f}%  median {100 * statistics.median(v):5.1f}%  "
+                          f"mean {100 * statistics.mean(v):5.1f}%  below the incumbent "
+                          f"{sum(g[4] < 0 for g in got)} (worst {100 * min(g[4] for g in got):+.1f} points):  "
+                          + ", ".join(f"{g[0]} {g[1][0]}/{g[1][1]} {g[2]} {100 * g[3]:.1f}%" for g in got))
 
 
 def main(argv: list[str]) -> int:
@@ -137,12 +177,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE",
                         help="also run the method with these settings on the same generated worlds (own MLflow "
                         "store), e.g. the previous defaults; reported side by side as 'compare'")
+    parser.add_argument("--what-if-z", default="", metavar="Z,Z,…",
+                        help="also report what the gate would choose at each of these z, from the same estimates")
     args = parser.parse_args(argv)
     base = ConfigLoader("local", [], [f"lake.root={args.root}", "spark.master=local[2]",
                                       "spark.shuffle_partitions=4", "spark.conf.spark.ui.enabled=false"], None)
     spark = get_spark(base.load())
     variants = [("method", args.set)] + ([("compare", args.compare)] if args.compare else [])
-    tallies = {name: Tally(name) for name, _ in variants}
+    what_if_z = tuple(float(z) for z in args.what_if_z.split(",") if z)
+    policy = "optimizer" if base.load().email.policy == "optimizer" else "tiers"
+    tallies = {name: Tally(name, what_if_z, policy) for name, _ in variants}
     t_all = time.perf_counter()
     worlds = ["default"] if args.default_world else list(range(args.first, args.first + args.worlds))
     print(f"sweep seed {args.seed}: worlds {worlds} × {args.users} users; method settings {args.set}; "
