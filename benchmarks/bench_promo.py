@@ -46,7 +46,7 @@ from sendopt.catalog import open_lake
 from sendopt.channels.promo import designer, simulator, tuning
 from sendopt.channels.promo.features import CUSTOMER_FEATURES, pair_features
 from sendopt.channels.promo.models import ModelSet, ensure_models, kinds_of, load_champion, training_frame
-from sendopt.channels.promo.plan import RAW, raw_tables
+from sendopt.channels.promo.plan import ASSIGNED_FROM_BASE, RAW, raw_tables
 from sendopt.channels.promo.requests import FIELDS
 from sendopt.config import ConfigLoader
 from sendopt.models import tracking
@@ -272,7 +272,7 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
             for other in selections[1:]:
                 sel = sel.unionByName(other)
             rescored = simulator.score_candidates(target, simulator.chosen_designs(designs, sel), models,
-                                                  cfg.simulator.bucket_resolution)
+                                                  cfg.simulator.bucket_resolution, keep=ASSIGNED_FROM_BASE)
             a = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of")).select(
                 "request_id", "user_id", "merchant_id", "segment", "region", "design_id", "discount_pct",
                 "voucher_value", "min_spend", "start_date", "end_date", "p_redeem", "inc_orders", "inc_gmv", "cost",

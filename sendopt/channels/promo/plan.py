@@ -36,6 +36,8 @@ from sendopt.channels.promo.tables import (
 from sendopt.errors import SendoptError
 from sendopt.ledger import Outcome
 
+#: The customer columns an assignment row takes from the eligible customers besides those scoring reads.
+ASSIGNED_FROM_BASE = ("user_id", "as_of", "end_date")
 RAW = ("raw.promo_campaigns", "raw.promo_offers", "raw.promo_redemptions", "raw.card_transactions",
        "raw.customers", "raw.merchants")
 
@@ -307,7 +309,7 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
             sel = sel.unionByName(other)
         # only the chosen designs are scored again (same features, same models: the same values and buckets)
         rescored = simulator.score_candidates(sc["target"], simulator.chosen_designs(sc["designs"], sel),
-                                              sc["models"], cfg.simulator.bucket_resolution)
+                                              sc["models"], cfg.simulator.bucket_resolution, keep=ASSIGNED_FROM_BASE)
         assigned = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of"))
     return {"status": status, "plans": plans, "segments": sc["segments"], "assigned": assigned,
             "models": sc["models"], "data_versions": sc["data_versions"]}

@@ -79,10 +79,14 @@ def with_values(df: DataFrame, resolution: float) -> DataFrame:
     return out.withColumn("value", value).withColumn("bucket", bucket_of(F.col("value"), resolution))
 
 
-def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float) -> DataFrame:
+def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: float,
+                     keep: Sequence[str] | None = None) -> DataFrame:
     """Every eligible customer (``base``: features, segment, region, request weights) × every candidate design
     of its request (``designs``: request_id, design_id, discount_pct, voucher_value, min_spend), scored once,
-    one row each (the assignments' form; :func:`candidate_stats` goes straight to the statistics)."""
+    one row each (the assignments' form; :func:`candidate_stats` goes straight to the statistics).
+
+    ``keep``: with the usage model, only the columns scoring reads and these cross the Python worker (the
+    assignments keep a few identifiers); None keeps every column of ``base``."""
     from sendopt.channels.promo.models import (
         calibrated_effect,
         control_predictions,
@@ -91,6 +95,8 @@ def score_candidates(base: DataFrame, designs: DataFrame, models, resolution: fl
     )
 
     none = control_predictions(base, models)
+    if "usage" in models.models and keep is not None:
+        none = none.select(*dict.fromkeys([*usage.scoring_inputs(models.models["usage"].features), *keep]))
     x = none.join(F.broadcast(designs), "request_id")
     if "usage" in models.models:
         return _usage_scored(x, models, resolution)
