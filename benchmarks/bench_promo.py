@@ -240,6 +240,7 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
         print(f"{'':26} {slow} / {fast}: {timed[slow]['seconds'] / timed[fast]['seconds']:.2f}× the time", flush=True)
     import mlflow
 
+    level_sd = models.level_sd(cfg.models)
     with measured(spark) as m:
         selections, feasible, reached, spend = [], 0, 0.0, 0.0
         for r in reqs:
@@ -265,26 +266,32 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
     res["tuning"] = m
     row("tuning (driver)", users, len(stats), m, f"statistics rows; {len(reqs)} requests × {cfg.tuning.trials} "
         f"trials, {feasible} feasible plans, {reached:,.0f} customers reached, expected cost {spend:,.0f}")
-    with measured(spark) as m:
-        n_assigned = 0
-        if selections:
-            sel = selections[0]
-            for other in selections[1:]:
-                sel = sel.unionByName(other)
-            rescored = simulator.score_candidates(target, simulator.chosen_designs(designs, sel), models,
-                                                  cfg.simulator.bucket_resolution, keep=ASSIGNED_FROM_BASE)
-            a = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of")).select(
-                "request_id", "user_id", "merchant_id", "segment", "region", "design_id", "discount_pct",
-                "voucher_value", "min_spend", "start_date", "end_date", "p_redeem", "inc_orders", "inc_gmv", "cost",
-                "value")
-            a.write.parquet(f"{work}/assignments_{users}")
-            n_assigned = spark.read.parquet(f"{work}/assignments_{users}").count()
-    res["assign"], res["assigned"] = m, n_assigned
-    row("assign + write", users, n_assigned, m, "chosen customers written to Parquet and counted back "
-        f"(expected {reached:,.0f})")
+    ways = [("assign + write", ASSIGNED_FROM_BASE)] + [("assign, full rows", None)] * args.compare_assign
+    for label, keep in ways:  # --compare-assign: again with every column of the eligible rows (before e4315d3)
+        out = f"{work}/assignments_{users}" + ("" if keep else "_full")
+        with measured(spark) as m:
+            n_assigned = 0
+            if selections:
+                sel = selections[0]
+                for other in selections[1:]:
+                    sel = sel.unionByName(other)
+                rescored = simulator.score_candidates(target, simulator.chosen_designs(designs, sel), models,
+                                                      cfg.simulator.bucket_resolution, keep=keep)
+                a = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of")).select(
+                    "request_id", "user_id", "merchant_id", "segment", "region", "design_id", "discount_pct",
+                    "voucher_value", "min_spend", "start_date", "end_date", "p_redeem", "inc_orders", "inc_gmv",
+                    "cost", "value")
+                a.write.parquet(out)
+                n_assigned = spark.read.parquet(out).count()
+        res.setdefault("assign", m)
+        res.setdefault("assigned", n_assigned)
+        row(label, users, n_assigned, m, "chosen customers written to Parquet and counted back "
+            f"(expected {reached:,.0f})")
+    if args.compare_assign and res["assign"]["seconds"]:
+        print(f"  assignments: full rows ÷ scoring columns = {m['seconds'] / res['assign']['seconds']:.2f}× the time")
     release(spark)
     if not args.keep:
-        for p in (path, f"{work}/assignments_{users}"):
+        for p in (path, f"{work}/assignments_{users}", f"{work}/assignments_{users}_full"):
             shutil.rmtree(p, ignore_errors=True)
     return res
 
@@ -304,6 +311,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--compare-passes", action="store_true", help="score every size twice more, straight to the "
                     "statistics: the fused pass and the other way (usage model: the product as Spark rows; "
                     "T-learner: one Arrow pass per model), and print the time ratio")
+    ap.add_argument("--compare-assign", action="store_true", help="rescore the assignments twice: on the columns "
+                    "scoring reads (plan-promos) and on the full eligible rows, and print the time ratio")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--set", action="append", default=[], help="extra config override (repeatable)")
     args = ap.parse_args(argv)
