@@ -25,7 +25,7 @@ class CalibrationConfig(Strict):
 
 
 class BacktestConfig(Strict):
-    weeks: int = Field(4, ge=1, description="most recent matured decision weeks replayed")
+    weeks: int = Field(8, ge=1, description="most recent matured decision weeks replayed (also by the safe-improvement gate)")
     model: str = Field("champion", description="registered alias or version number of the candidate model")
     policies: tuple[Literal["tiers", "optimizer", "config_tiers", "model_tiers"], ...] = Field(
         ("tiers", "optimizer"), description="policies valued (tiers = as decide-email publishes, per "
