@@ -27,7 +27,8 @@ def test_synapseml_trained_email_model_feeds_the_decisions(tiny_world, spark, tm
     # the raw and feature tables only: no registry, no decisions other tests wrote
     shutil.copytree(config.lake.root, root, ignore=shutil.ignore_patterns("_mlflow", "decisions"))
     args = [a if not str(a).startswith("lake.root=") else f"lake.root={root}" for a in args]
-    args = [*args, "--set", "email.training.backend=synapseml", "--region", "north", "--brand", "alpha"]
+    args = [*args, "--set", "email.training.backend=synapseml", "--region", "north", "--brand", "alpha",
+            "--set", "lifecycle.backtest.weeks=1"]  # the safe-improvement replay: one holdout week keeps it short
     assert main(["email-daily", *args, "--date", DATE]) == 0
     config = load_config("local", overrides=[a for a in args if "=" in a and not a.startswith("--")])
     tracking.configure(config)
