@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ import shutil
 import tempfile
 import time
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
@@ -266,15 +268,13 @@ def run_size(spark, config, models, regions, reqs, design_rows, strengths, pool,
     res["tuning"] = m
     row("tuning (driver)", users, len(stats), m, f"statistics rows; {len(reqs)} requests × {cfg.tuning.trials} "
         f"trials, {feasible} feasible plans, {reached:,.0f} customers reached, expected cost {spend:,.0f}")
+    sel = functools.reduce(DataFrame.unionByName, selections) if selections else None  # one small frame per plan
     ways = [("assign + write", ASSIGNED_FROM_BASE)] + [("assign, full rows", None)] * args.compare_assign
     for label, keep in ways:  # --compare-assign: again with every column of the eligible rows (before e4315d3)
         out = f"{work}/assignments_{users}" + ("" if keep else "_full")
         with measured(spark) as m:
             n_assigned = 0
-            if selections:
-                sel = selections[0]
-                for other in selections[1:]:
-                    sel = sel.unionByName(other)
+            if sel is not None:
                 rescored = simulator.score_candidates(target, simulator.chosen_designs(designs, sel), models,
                                                       cfg.simulator.bucket_resolution, keep=keep)
                 a = simulator.assign(rescored, sel).withColumn("start_date", F.col("as_of")).select(

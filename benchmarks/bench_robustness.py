@@ -85,19 +85,15 @@ def with_incumbent(by: dict, options: dict) -> dict:
 
 def choice_at(options: dict, z: float) -> str | None:
     """The option the gate would have chosen at confidence ``z`` from the same estimates (the choice table's
-    paired differences and checks): the candidate if its lower bound beats the incumbent and no gross check
-    fails, else the best such alternative by the gate's estimate, else the incumbent (``safety.choose``'s
-    rule). None when the run made no estimated choice."""
+    paired differences and checks), by ``safety.preferred``'s rule. None when the run made no estimated
+    choice."""
+    from sendopt.channels.email.safety import is_safe, preferred
+
     if "candidate" not in options or options["candidate"].diff_se is None:
         return None
-
-    def safe(r) -> bool:
-        return r.diff_se is not None and r.diff_vs_incumbent - z * r.diff_se > 0 and not r.checks_failed
-
-    if safe(options["candidate"]):
-        return "candidate"
-    alternatives = [r for name, r in options.items() if name not in ("candidate", "incumbent") and safe(r)]
-    return max(alternatives, key=lambda r: r.diff_vs_incumbent).option if alternatives else "incumbent"
+    passes = {n: n != "incumbent" and is_safe(r.diff_vs_incumbent, r.diff_se, z) and not r.checks_failed
+              for n, r in options.items()}
+    return preferred(passes, {n: r.diff_vs_incumbent for n, r in options.items()})
 
 
 class Tally:
@@ -161,6 +157,12 @@ class Tally:
                           + ", ".join(f"{g[0]} {g[1][0]}/{g[1][1]} {g[2]} {100 * g[3]:.1f}%" for g in got))
 
 
+def candidate_policy(base: ConfigLoader, settings: list[str]) -> str:
+    """The evaluation row that stands for the candidate under a variant's ``--set``/``--compare`` settings."""
+    email = ConfigLoader("local", [], [*base.overrides, *settings], None).load().email
+    return "optimizer" if email.policy == "optimizer" else "tiers"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks robustness")
     parser.add_argument("--worlds", type=int, default=6, help="number of worlds drawn")
@@ -185,8 +187,7 @@ def main(argv: list[str]) -> int:
     spark = get_spark(base.load())
     variants = [("method", args.set)] + ([("compare", args.compare)] if args.compare else [])
     what_if_z = tuple(float(z) for z in args.what_if_z.split(",") if z)
-    policy = "optimizer" if base.load().email.policy == "optimizer" else "tiers"
-    tallies = {name: Tally(name, what_if_z, policy) for name, _ in variants}
+    tallies = {name: Tally(name, what_if_z, candidate_policy(base, settings)) for name, settings in variants}
     t_all = time.perf_counter()
     worlds = ["default"] if args.default_world else list(range(args.first, args.first + args.worlds))
     print(f"sweep seed {args.seed}: worlds {worlds} × {args.users} users; method settings {args.set}; "

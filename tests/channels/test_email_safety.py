@@ -13,6 +13,8 @@ from sendopt.channels.email.safety import (
     candidate_option,
     choose,
     evaluate_options,
+    is_safe,
+    preferred,
     step_options,
 )
 
@@ -136,3 +138,13 @@ def test_an_overshooting_candidate_is_refused_and_the_step_towards_it_the_holdou
     assert by["everyone_4"].failures  # mean frequency +2.5 against the incumbent's 1.5
     assert choice.chosen.name == "step_2"
     assert "candidate not published" in choice.reason and "step_2 is safe" in choice.reason
+
+
+def test_the_gate_rule_prefers_a_passing_candidate_then_the_best_passing_alternative_then_the_incumbent():
+    values = {"candidate": 1.0, "incumbent": 0.5, "everyone_2": 0.9, "everyone_4": 0.8}
+    assert preferred({"candidate": True, "everyone_2": True, "everyone_4": True}, values) == "candidate"
+    assert preferred({"candidate": False, "everyone_2": True, "everyone_4": True}, values) == "everyone_2"
+    assert preferred({"candidate": False, "everyone_2": False, "everyone_4": True}, values) == "everyone_4"
+    assert preferred({"candidate": False, "everyone_2": False, "incumbent": True}, values) == "incumbent"
+    assert is_safe(0.3, 0.1, 1.645) and not is_safe(0.1, 0.1, 1.645) and is_safe(0.1, 0.1, 0.0)
+    assert not is_safe(None, 0.1, 1.645) and not is_safe(0.3, None, 1.645)

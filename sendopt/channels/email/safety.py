@@ -338,7 +338,7 @@ def evaluate_stats(stats: GroupStats, options: list[Option], email: EmailConfig,
             d = stats.smoothed(o, curves, inc) if curves is not None else dr
             ev.diff, ev.diff_se, ev.dr_diff, ev.dr_diff_se = d.value, d.se, dr.value, dr.se
             ev.lower_bound = inc_value + d.value - z * d.se
-            ev.safe = ev.lower_bound > inc_value
+            ev.safe = is_safe(d.value, d.se, z)
         out.append(ev)
     return out
 
@@ -361,6 +361,21 @@ def gross_failures(e: Evaluated, incumbent: Evaluated, email: EmailConfig) -> li
     return out
 
 
+def is_safe(diff: float | None, diff_se: float | None, z: float) -> bool:
+    """Safe: the paired difference's lower bound at confidence ``z`` is above the incumbent (above 0)."""
+    return diff is not None and diff_se is not None and diff - z * diff_se > 0
+
+
+def preferred(passes: dict[str, bool], value: dict[str, float]) -> str:
+    """The gate's rule on option names: the candidate if it passes (safe and sane); else the passing option of
+    highest ``value`` other than the incumbent; else the incumbent. Also what the robustness sweep's what-if
+    z applies to a stored choice table."""
+    if passes.get(CANDIDATE):
+        return CANDIDATE
+    alternatives = [n for n, ok in passes.items() if ok and n not in (CANDIDATE, INCUMBENT)]
+    return max(alternatives, key=value.__getitem__) if alternatives else INCUMBENT
+
+
 def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
     """Candidate if safe and sane; else the best safe, sane step towards it or baseline (by the gate's estimator);
     else the incumbent — with the reason."""
@@ -377,14 +392,13 @@ def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
             text += f"; DR diff {e.dr_diff:+.3f} ± {e.dr_diff_se:.3f}"
         return text + (f" [{e.note}]" if e.note else "")
 
-    if cand.safe and not cand.failures:
+    pick = by[preferred({n: e.safe and not e.failures for n, e in by.items()}, {n: e.value for n, e in by.items()})]
+    if pick is cand:
         return Choice(cand.option, f"candidate published: {bound(cand)}", evaluated)
     why = (f"gross change: {'; '.join(cand.failures)}" if cand.failures
            else f"its lower bound does not beat the incumbent: {bound(cand)}")
-    alternatives = [e for e in evaluated if e.option.name not in (CANDIDATE, INCUMBENT) and e.safe and not e.failures]
-    if alternatives:
-        best = max(alternatives, key=lambda e: e.value)
-        return Choice(best.option, f"candidate not published ({why}); {best.option.name} is safe: {bound(best)}",
+    if pick is not inc:
+        return Choice(pick.option, f"candidate not published ({why}); {pick.option.name} is safe: {bound(pick)}",
                       evaluated)
     return Choice(inc.option, f"candidate not published ({why}); no baseline beats the incumbent safely: incumbent "
                   f"kept — {inc.option.describe()}, {inc.estimator} {inc.value:.3f} ± {inc.value_se:.3f}", evaluated)
