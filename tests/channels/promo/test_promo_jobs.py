@@ -12,7 +12,8 @@ from sendopt.cli import main
 from sendopt.config import load_config
 
 FAST = ["promo.models.backend=local", "promo.models.num_boost_round=15", "promo.models.early_stopping_rounds=5", "promo.tuning.trials=4",
-        "promo.designer.max_designs=4", "promo.tuning.log_trials=false"]
+        "promo.designer.max_designs=4", "promo.tuning.log_trials=false",
+        "promo.models.level_error_folds=3"]  # 3 refits, not the default 10: the same path, fewer fits
 
 
 def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_world):
@@ -55,7 +56,7 @@ def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_
     reached = chosen["metrics"]["reached"]  # the re-scored chosen designs land in the same units as the statistics
     assert abs(len(first) - reached) <= 0.2 * reached + 5
     err = json.loads(load_champion(config, "usage")[1]["usage"])["level_error"]  # unseen campaigns' level error
-    assert err["folds"] == 10 and err["campaigns"] >= 2 and err["sd"] >= 0
+    assert err["folds"] == 3 and err["campaigns"] >= 2 and err["sd"] >= 0
 
     assert main(["plan-promos", *args]) == 0  # nothing pending: planned exactly once
     assert lake.read("ops.promo_request_status").count() == 2
