@@ -83,17 +83,17 @@ def with_incumbent(by: dict, options: dict) -> dict:
     return by
 
 
-def choice_at(options: dict, z: float) -> str | None:
-    """The option the gate would have chosen at confidence ``z`` from the same estimates (the choice table's
-    paired differences and checks), by ``safety.preferred``'s rule. None when the run made no estimated
-    choice."""
+def choice_at(options: dict, z: float, prefer: str = "candidate") -> str | None:
+    """The option the gate would have chosen at confidence ``z`` (and ``email.publish.safety.prefer``) from the
+    same estimates (the choice table's paired differences and checks), by ``safety.preferred``'s rule. None
+    when the run made no estimated choice."""
     from sendopt.channels.email.safety import is_safe, preferred
 
     if "candidate" not in options or options["candidate"].diff_se is None:
         return None
     passes = {n: n != "incumbent" and is_safe(r.diff_vs_incumbent, r.diff_se, z) and not r.checks_failed
               for n, r in options.items()}
-    return preferred(passes, {n: r.diff_vs_incumbent for n, r in options.items()})
+    return preferred(passes, {n: r.diff_vs_incumbent for n, r in options.items()}, prefer)
 
 
 class Tally:
@@ -104,10 +104,11 @@ class Tally:
     incumbent), beside the actual choice's (``z <actual>``): how the gate's confidence trades the good
     candidates it lets through against the bad ones."""
 
-    def __init__(self, name: str, what_if_z: tuple[float, ...] = (), policy: str = "tiers") -> None:
+    def __init__(self, name: str, what_if_z: tuple[tuple[float, str], ...] = (), policy: str = "tiers") -> None:
         self.name, self.shares, self.trailing = name, {}, []
         self.what_if_z, self.policy = what_if_z, policy
-        self.what_if: dict[float, list] = {z: [] for z in what_if_z}  # z → (world, market, option, share, Δinc)
+        # (z, prefer) → (world, market, option, share, Δinc)
+        self.what_if: dict[tuple[float, str], list] = {zp: [] for zp in what_if_z}
 
     def add(self, i: int | str, rows: list, choice: dict) -> None:
         for market in sorted({(r.region, r.brand) for r in rows}):
@@ -127,11 +128,11 @@ class Tally:
             if "incumbent" in by and by["published"].net_value_per_user < by["incumbent"].net_value_per_user:
                 self.trailing.append((i, market, "published", by["published"].share_of_oracle, "incumbent",
                                       by["incumbent"].share_of_oracle))
-            for z in self.what_if_z:
-                name = choice_at(options, z)
+            for z, prefer in self.what_if_z:
+                name = choice_at(options, z, prefer)
                 row = by.get({"candidate": self.policy}.get(name, name)) if name is not None else None
                 if row is not None and "incumbent" in by:
-                    self.what_if[z].append((i, market, name, row.share_of_oracle,
+                    self.what_if[(z, prefer)].append((i, market, name, row.share_of_oracle,
                                             row.share_of_oracle - by["incumbent"].share_of_oracle))
 
     def report(self) -> None:
@@ -148,10 +149,10 @@ class Tally:
         if self.what_if_z:
             print(f"[{self.name}] what the gate would choose at other z (same estimates; true share of the oracle "
                   f"without exploration; Δ = minus the incumbent's):")
-            for z, got in self.what_if.items():
+            for (z, prefer), got in self.what_if.items():
                 if got:
                     v = [g[3] for g in got]
-                    print(f"  z {z:<5} min {100 * min(v):5.1f}%  median {100 * statistics.median(v):5.1f}%  "
+                    print(f"  z {z:<5} prefer {prefer:9} min {100 * min(v):5.1f}%  median {100 * statistics.median(v):5.1f}%  "
                           f"mean {100 * statistics.mean(v):5.1f}%  below the incumbent "
                           f"{sum(g[4] < 0 for g in got)} (worst {100 * min(g[4] for g in got):+.1f} points):  "
                           + ", ".join(f"{g[0]} {g[1][0]}/{g[1][1]} {g[2]} {100 * g[3]:.1f}%" for g in got))
@@ -181,12 +182,14 @@ def main(argv: list[str]) -> int:
                         "store), e.g. the previous defaults; reported side by side as 'compare'")
     parser.add_argument("--what-if-z", default="", metavar="Z,Z,…",
                         help="also report what the gate would choose at each of these z, from the same estimates")
+    parser.add_argument("--what-if-prefer", default="candidate", metavar="RULE,RULE",
+                        help="the email.publish.safety.prefer rules the what-if z applies (candidate, best)")
     args = parser.parse_args(argv)
     base = ConfigLoader("local", [], [f"lake.root={args.root}", "spark.master=local[2]",
                                       "spark.shuffle_partitions=4", "spark.conf.spark.ui.enabled=false"], None)
     spark = get_spark(base.load())
     variants = [("method", args.set)] + ([("compare", args.compare)] if args.compare else [])
-    what_if_z = tuple(float(z) for z in args.what_if_z.split(",") if z)
+    what_if_z = tuple((float(z), p) for z in args.what_if_z.split(",") if z for p in args.what_if_prefer.split(","))
     tallies = {name: Tally(name, what_if_z, candidate_policy(base, settings)) for name, settings in variants}
     t_all = time.perf_counter()
     worlds = ["default"] if args.default_world else list(range(args.first, args.first + args.worlds))

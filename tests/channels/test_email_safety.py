@@ -148,3 +148,12 @@ def test_the_gate_rule_prefers_a_passing_candidate_then_the_best_passing_alterna
     assert preferred({"candidate": False, "everyone_2": False, "incumbent": True}, values) == "incumbent"
     assert is_safe(0.3, 0.1, 1.645) and not is_safe(0.1, 0.1, 1.645) and is_safe(0.1, 0.1, 0.0)
     assert not is_safe(None, 0.1, 1.645) and not is_safe(0.3, None, 1.645)
+
+
+def test_prefer_best_publishes_the_passing_option_of_highest_value_the_candidate_included():
+    values = {"candidate": 1.0, "incumbent": 0.5, "everyone_2": 1.2, "everyone_4": 0.8}
+    passes = {"candidate": True, "everyone_2": True, "everyone_4": True}
+    assert preferred(passes, values) == "candidate"
+    assert preferred(passes, values, "best") == "everyone_2"
+    assert preferred({**passes, "everyone_2": False}, values, "best") == "candidate"
+    assert preferred({"candidate": False, "everyone_2": False, "everyone_4": False}, values, "best") == "incumbent"

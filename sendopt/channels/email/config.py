@@ -102,6 +102,10 @@ class SafetyConfig(Strict):
         "each bin at most this many emails/week from the incumbent towards the candidate (and publish the best "
         "safe one), e.g. [1, 2]: a part of an overshooting move can be certified where the whole is not; "
         "[] = candidate or baselines only (each option listed is one more chance of a false 'safe')")
+    prefer: Literal["candidate", "best"] = Field(
+        "candidate", description="which passing option is published: candidate = the candidate whenever it "
+        "passes, else the passing alternative of highest value; best = the passing option of highest value, "
+        "the candidate included (an everyone-k estimated above the candidate is published instead)")
     without_evidence: Literal["incumbent", "candidate"] = Field(
         "incumbent", description="what to publish when the holdout has no matured exploration week to compare on")
 

@@ -366,13 +366,14 @@ def is_safe(diff: float | None, diff_se: float | None, z: float) -> bool:
     return diff is not None and diff_se is not None and diff - z * diff_se > 0
 
 
-def preferred(passes: dict[str, bool], value: dict[str, float]) -> str:
-    """The gate's rule on option names: the candidate if it passes (safe and sane); else the passing option of
-    highest ``value`` other than the incumbent; else the incumbent. Also what the robustness sweep's what-if
-    z applies to a stored choice table."""
-    if passes.get(CANDIDATE):
+def preferred(passes: dict[str, bool], value: dict[str, float], prefer: str = CANDIDATE) -> str:
+    """The gate's rule on option names (``email.publish.safety.prefer``). ``candidate``: the candidate if it
+    passes (safe and sane); else the passing option of highest ``value`` other than the incumbent; else the
+    incumbent. ``best``: the passing option of highest ``value``, the candidate among them; else the incumbent.
+    Also what the robustness sweep's what-if applies to a stored choice table."""
+    if prefer == CANDIDATE and passes.get(CANDIDATE):
         return CANDIDATE
-    alternatives = [n for n, ok in passes.items() if ok and n not in (CANDIDATE, INCUMBENT)]
+    alternatives = [n for n, ok in passes.items() if ok and n != INCUMBENT]
     return max(alternatives, key=value.__getitem__) if alternatives else INCUMBENT
 
 
@@ -392,11 +393,13 @@ def choose(evaluated: list[Evaluated], email: EmailConfig) -> Choice:
             text += f"; DR diff {e.dr_diff:+.3f} ± {e.dr_diff_se:.3f}"
         return text + (f" [{e.note}]" if e.note else "")
 
-    pick = by[preferred({n: e.safe and not e.failures for n, e in by.items()}, {n: e.value for n, e in by.items()})]
+    pick = by[preferred({n: e.safe and not e.failures for n, e in by.items()}, {n: e.value for n, e in by.items()},
+                        email.publish.safety.prefer)]
     if pick is cand:
         return Choice(cand.option, f"candidate published: {bound(cand)}", evaluated)
     why = (f"gross change: {'; '.join(cand.failures)}" if cand.failures
-           else f"its lower bound does not beat the incumbent: {bound(cand)}")
+           else f"its lower bound does not beat the incumbent: {bound(cand)}" if not cand.safe
+           else f"safe, but email.publish.safety.prefer=best and {pick.option.name} is valued higher: {bound(cand)}")
     if pick is not inc:
         return Choice(pick.option, f"candidate not published ({why}); {pick.option.name} is safe: {bound(pick)}",
                       evaluated)
