@@ -157,3 +157,16 @@ def test_prefer_best_publishes_the_passing_option_of_highest_value_the_candidate
     assert preferred(passes, values, "best") == "everyone_2"
     assert preferred({**passes, "everyone_2": False}, values, "best") == "candidate"
     assert preferred({"candidate": False, "everyone_2": False, "everyone_4": False}, values, "best") == "incumbent"
+
+
+def test_prefer_best_publishes_a_safe_baseline_valued_above_the_safe_candidate_and_says_why(spark):
+    # bin 1 earns 10 at 7/week, bin 2 earns 8: everyone-7 (≈ 9) beats the safe candidate {1: 7, 2: 3} (≈ 7.5)
+    email = _with_safety(EMAIL, max_mean_frequency_change=5.0)
+    reward = lambda b, k: {0: 1.0, 3: 5.0, 7: 10.0 if b == 1 else 8.0}[k]  # noqa: E731
+    options = [candidate_option(email, {1: 7, 2: 3}), INCUMBENT, *baseline_options(email)]
+    evaluated = evaluate_options(_replay(spark, reward, lambda k: {0: 1.0, 3: 5.0, 7: 6.0}[k]), options, email,
+                                 "north", 1.645)
+    assert choose(evaluated, email).chosen.name == "candidate"
+    best = choose(evaluated, _with_safety(email, prefer="best"))
+    assert best.chosen.name == "everyone_7"
+    assert "prefer=best" in best.reason and "everyone_7 is safe" in best.reason
