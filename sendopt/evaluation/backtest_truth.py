@@ -21,15 +21,18 @@ def true_values_of(lake, world, email):
 
     def true_values(rep: Replay, policies: list[str]) -> dict[str, tuple[float, float]]:
         ks = email.candidate_frequencies
-        cols = [f"k_{p}" for p in policies if p != "logged"]
+        cols = [f"k_{p}" for p in policies if p != "logged"] + (["k_logged", "prob"] if "logged" in policies else [])
         users = rep.rows.select("user_id", "week_start", *cols).join(
             lake.read(TRAITS).drop("region", "brand"), "user_id")
         valued = _as_arrays(true_net_values(users, world, ks, email.value.unsubscribe_cost, "week_start"), ks)
         aggs = []
         for p in policies:
-            if p == "logged":  # the uniform exploration policy: every k equally likely
-                nv = sum(F.col(f"tnv_{k}") for k in ks) / len(ks)
-                un = sum(F.col(f"tunsub_{k}") for k in ks) / len(ks)
+            if p == "logged":  # uniform rows: every k equally likely; other (Thompson) rows: the logged k
+                uniform = F.abs(F.col("prob") * len(ks) - 1.0) < 1e-9
+                nv = F.when(uniform, sum(F.col(f"tnv_{k}") for k in ks) / len(ks)).otherwise(
+                    _pick("tnv", F.col("k_logged"), ks))
+                un = F.when(uniform, sum(F.col(f"tunsub_{k}") for k in ks) / len(ks)).otherwise(
+                    _pick("tunsub", F.col("k_logged"), ks))
             else:
                 nv, un = _pick("tnv", F.col(f"k_{p}"), ks), _pick("tunsub", F.col(f"k_{p}"), ks)
             aggs += [F.avg(nv).alias(f"{p}|nv"), F.avg(un).alias(f"{p}|un")]

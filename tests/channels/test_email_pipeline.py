@@ -177,6 +177,22 @@ def test_rerun_replaces_the_date_and_applies_ab_arms_and_a_new_model_is_only_a_c
     assert str(mlflow.MlflowClient().get_model_version_by_alias(name, "challenger").version) == "2"
 
 
+def test_a_thompson_allocated_holdout_logs_each_users_probability(daily):
+    args, config, lake = daily
+    assert main(["decide-email", *args, "--date", DATE, "--region", "north", "--brand", "alpha",
+                 "--set", "email.exploration.allocation=thompson"]) == 0
+    market = decisions(lake).where("region = 'north' and brand = 'alpha'")
+    held = market.where("is_exploration")
+    explore = config.email.exploration
+    assert held.count() > 0 and market.where("not is_exploration and exploration_prob != 1.0").count() == 0
+    assert held.where(F.col("exploration_prob") < explore.floor / len(explore.frequencies) - 1e-9).count() == 0
+    assert held.where("exploration_prob != 0.125").count() > 0  # the replay's values moved the allocation
+    # one probability per (bin, drawn frequency): what the backtest and the gate reweight each row by
+    drawn = held.where("rule is null").groupBy("bin", "emails_per_week").agg(
+        F.countDistinct("exploration_prob").alias("p"))
+    assert drawn.where("p > 1").count() == 0
+
+
 def test_kill_switch_and_fallback_are_loud(daily, spark, tmp_path):
     args, config, lake = daily
     version = lake.version(EMAIL_FREQUENCY)

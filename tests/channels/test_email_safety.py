@@ -9,10 +9,12 @@ from sendopt.channels.email.backtest import Replay
 from sendopt.channels.email.config import EmailConfig, Tier
 from sendopt.channels.email.safety import (
     Option,
+    arm_values,
     baseline_options,
     candidate_option,
     choose,
     evaluate_options,
+    group_stats,
     is_safe,
     preferred,
     step_options,
@@ -170,3 +172,15 @@ def test_prefer_best_publishes_a_safe_baseline_valued_above_the_safe_candidate_a
     best = choose(evaluated, _with_safety(email, prefer="best"))
     assert best.chosen.name == "everyone_7"
     assert "prefer=best" in best.reason and "everyone_7 is safe" in best.reason
+
+
+def test_arm_values_give_each_bin_and_frequency_its_value_by_the_gates_estimator(spark):
+    # bin 1 earns 10 at 7/week, bin 2 loses 10 there; the model believes 6: DR per (bin, k) reads the logged truth
+    reward = lambda b, k: {0: 1.0, 3: 5.0, 7: 10.0 if b == 1 else -10.0}[k]  # noqa: E731
+    rep = _replay(spark, reward, lambda k: {0: 1.0, 3: 5.0, 7: 6.0}[k])
+    for email in (EMAIL, _with_safety(EMAIL, estimator="smoothed")):
+        arms = arm_values(group_stats(rep.rows, email, "north"), email)
+        assert set(arms) == {1, 2} and set(arms[1]) == {0, 3, 7}
+        assert arms[1][7][0] == pytest.approx(10.0, abs=0.2) and arms[2][7][0] == pytest.approx(-10.0, abs=0.2)
+        assert arms[1][3][0] == pytest.approx(5.0, abs=0.2)
+        assert all(se > 0 for by_k in arms.values() for _, se in by_k.values())

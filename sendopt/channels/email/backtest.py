@@ -178,8 +178,13 @@ def _policy_aggs(policy: str) -> list[Column]:
     """Sufficient-statistic aggregates of one policy; ``logged`` is the uniform exploration policy itself."""
     k, by_k, logged_k = F.col(f"k_{policy}"), F.col("by_k"), F.col("logged_k")
     q_logged, u_logged = at_k(by_k, logged_k, "net_value"), at_k(by_k, logged_k, "p_unsubscribe")
-    if policy == "logged":  # stochastic: π(a|x) = p(a|x), expectation over every k
-        pi, q_target, u_target = F.col("prob"), _mean_over_k(by_k, "net_value"), _mean_over_k(by_k, "p_unsubscribe")
+    if policy == "logged":  # stochastic: π(a|x) = p(a|x), expectation over every k where the log was uniform
+        # over them; a row logged with another probability (a Thompson-allocated holdout) is its own on-policy
+        # term: q_target = q(x, a), so DR's term is the observed reward
+        uniform = F.abs(F.col("prob") * F.size(by_k) - 1.0) < 1e-9
+        pi = F.col("prob")
+        q_target = F.when(uniform, _mean_over_k(by_k, "net_value")).otherwise(q_logged)
+        u_target = F.when(uniform, _mean_over_k(by_k, "p_unsubscribe")).otherwise(u_logged)
     else:
         pi = (logged_k == k).cast("double")
         q_target, u_target = at_k(by_k, k, "net_value"), at_k(by_k, k, "p_unsubscribe")

@@ -66,6 +66,13 @@ class ExplorationConfig(Strict):
     share: float = Field(0.05, ge=0, le=0.5)
     salt: str = "email-exploration-v1"
     frequencies: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    allocation: Literal["uniform", "thompson"] = Field(
+        "uniform", description="uniform: every frequency 1/K; thompson: per bin, floor/K + (1 − floor)·P(best) "
+        "from the safe-improvement replay's values (sendopt/channels/email/exploration.py)")
+    floor: float = Field(0.5, gt=0, le=1, description="thompson: the share of the holdout spread uniformly, so "
+                         "every frequency keeps probability ≥ floor/K")
+    draws: int = Field(4000, ge=100, description="thompson: Monte Carlo draws per bin for P(best)")
+    seed: int = 17
 
 
 class SuppressRule(Strict):

@@ -3,8 +3,8 @@
 Governance: rank users by expected net value at the reference frequency, cut into bins (approximate quantiles — one small list on the
 driver), map bins to weekly-frequency tiers from config. The per-user optimiser
 (argmax_k net value) is the alternative policy. Then a stable hash puts a share of
-users into the exploration holdout with a uniformly random frequency (probability
-recorded), and hard rules cap everything last: no consent → 0, region maximum,
+users into the exploration holdout with a random frequency (uniform, or per bin by Thompson sampling:
+:mod:`sendopt.channels.email.exploration`; probability recorded), and hard rules cap everything last: no consent → 0, region maximum,
 configured suppressions.
 """
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.config import EmailConfig
+from sendopt.channels.email.exploration import Allocation, holdout_columns
 from sendopt.channels.email.model import EmailResponseModel
-from sendopt.channels.primitives import has_consent, uniform_hash
+from sendopt.channels.primitives import has_consent
 from sendopt.models.tracking import RegisteredModel
 
 if TYPE_CHECKING:
@@ -173,27 +174,25 @@ def score_and_bin(features: DataFrame, model: EmailResponseModel, registered: Re
 
 
 def assemble(scored: Scored, features: DataFrame, email: EmailConfig, region: str, model_k: Column | None = None,
-             policy: str | None = None, arms: Arms | None = None) -> DataFrame:
+             policy: str | None = None, arms: Arms | None = None, allocation: Allocation | None = None) -> DataFrame:
     """Decision rows: ``model_k`` (default: the configured policy's k) for each customer, then the A/B arms,
-    the exploration holdout and the hard rules; ``policy`` labels the rows (default ``email.policy``)."""
+    the exploration holdout (its frequencies per bin by ``allocation``, else uniform) and the hard rules;
+    ``policy`` labels the rows (default ``email.policy``)."""
     decided = scored.users.withColumn("tier_frequency", tier_of(F.col("bin"), scored.tier_map).cast("int"))
     if model_k is None:
         model_k = F.col("tier_frequency") if email.policy == "tiers" else F.col("optimal_frequency")
     policy_col = F.lit(policy or email.policy)
-    explore = email.exploration
     if arms is not None:
         arm = arms.column()
         model_k = arms.frequency(arm, model_k)
         policy_col = F.coalesce(F.concat(F.lit("ab_"), arm), policy_col)
 
-    in_holdout = uniform_hash(F.col("user_id"), explore.salt, "holdout") < F.lit(explore.share)
-    pick = F.floor(uniform_hash(F.col("user_id"), explore.salt, "frequency") * len(explore.frequencies))
-    random_k = F.element_at(F.array(*[F.lit(k) for k in explore.frequencies]), (pick + 1).cast("int"))
+    in_holdout, random_k, random_prob = holdout_columns(email.exploration, F.col("bin"), allocation)
     chosen = F.when(in_holdout, random_k).otherwise(model_k)
 
     rule_inputs = features.drop("region", "brand", "snapshot_date")  # suppress rules may use any feature
     out = (decided.join(rule_inputs, "user_id").withColumn("is_exploration", in_holdout).withColumn("_k", chosen)
-           .withColumn("_policy", policy_col))
+           .withColumn("_policy", policy_col).withColumn("_prob", F.when(in_holdout, random_prob).otherwise(1.0)))
     capped, rule = hard_rules(F.col("_k"), email, region)
     out = out.withColumn("emails_per_week", capped).withColumn("rule", rule)
     k = F.col("emails_per_week")
@@ -210,8 +209,7 @@ def assemble(scored: Scored, features: DataFrame, email: EmailConfig, region: st
         "emails_per_week",
         F.when(F.col("is_exploration"), F.lit("exploration")).otherwise(F.col("_policy")).alias("policy"),
         "is_exploration",
-        F.when(F.col("is_exploration"), F.lit(1.0 / len(explore.frequencies))).otherwise(F.lit(1.0))
-        .alias("exploration_prob"),
+        F.col("_prob").alias("exploration_prob"),
         "rule",
     )
 

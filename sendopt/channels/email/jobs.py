@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from sendopt.channels.email.backtest import backtest
 from sendopt.channels.email.decide import assemble, score_and_bin, with_run_columns
 from sendopt.channels.email.experiments import arms_of, describe_arms, record_assignments
+from sendopt.channels.email.exploration import thompson_allocation
 from sendopt.channels.email.inputs import market_features
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.channels.email.publish import previous_zero_share, safe_policy, sanity_checks
@@ -64,8 +65,13 @@ def run_decide_email(ctx: JobContext) -> None:
             choice = state["choice"] = choose_for(ctx, scored, registered)
             ctx.log.info("stage=decide-email chose=%s reason=%s", choice.chosen.name, choice.reason)
         with stage(ctx.spark, ctx.log, "decide-email: assemble and check", region=ctx.region, brand=ctx.brand):
+            allocation = thompson_allocation(choice.arms, email.exploration) if choice.arms else None
+            if allocation:
+                ctx.log.info("stage=decide-email exploration=thompson bin→{k: probability} %s",
+                             {b: {k: round(p, 3) for k, p in share.items()} for b, share in allocation.items()})
             decisions = assemble(scored, features, email, ctx.region, choice.chosen.frequency(),
-                                 choice.chosen.label(email), arms_of(ctx.config.lifecycle.experiments, email))
+                                 choice.chosen.label(email), arms_of(ctx.config.lifecycle.experiments, email),
+                                 allocation)
             decisions = state["decisions"] = decisions.cache()
             report = sanity_checks(decisions, users, previous_zero_share(ctx.lake, ctx.region, ctx.brand,
                                                                           ctx.run_date), email)

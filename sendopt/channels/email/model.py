@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -38,6 +39,18 @@ RANDOMIZED = "exploration"
 
 def _key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def design_weights(weight, prob):
+    """The rows' weights times ``1 / prob`` normalised to mean 1: a holdout whose frequencies were not drawn
+    uniformly (``email.exploration.allocation: thompson``) is reweighted to the uniform design, so the head's
+    per-k shifts stay averages over the same customers; with uniform propensities the weights are unchanged."""
+    weight = np.asarray(weight, dtype=float)
+    if prob is None:
+        return weight
+    prob = np.asarray(prob, dtype=float)
+    inverse = np.where(prob > 0, 1.0 / np.where(prob > 0, prob, 1.0), 1.0)
+    return weight * inverse / inverse.mean()
 
 
 class EmailResponseModel(ResponseModel):
@@ -125,10 +138,12 @@ class EmailResponseModel(ResponseModel):
         prev = F.coalesce(F.col(carry).cast("double"), F.lit(0.0)) if carry else F.lit(None).cast("double")
         scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")).withColumn("_prev", prev),
                                      result.model_str, anchor, hold=carry)
-        sample = scored.select(*raw_cols, "_t", "_prev", self.label_col, self.weight_col).toPandas()  # bounded
+        prob = [c for c in ("assignment_prob",) if c in scored.columns]
+        sample = scored.select(*raw_cols, "_t", "_prev", self.label_col, self.weight_col, *prob).toPandas()  # bounded
         return fit_dose_response(
             sample[raw_cols].to_numpy(), sample["_t"].to_numpy(), sample[self.label_col].to_numpy(),
-            sample[self.weight_col].to_numpy(), treatment="k",
+            design_weights(sample[self.weight_col].to_numpy(), sample[prob[0]].to_numpy() if prob else None),
+            treatment="k",
             levels=self.config.email.candidate_frequencies, anchor=float(anchor),
             zeros=self.structural_zeros, ridge=training.k_effect_ridge,
             smoothness=training.k_effect_smoothness,

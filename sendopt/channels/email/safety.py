@@ -163,6 +163,7 @@ class Choice:
     chosen: Option
     reason: str
     evaluated: list[Evaluated]
+    arms: dict[int, dict[int, tuple[float, float]]] | None = None  # bin → {k: (value, se)}: the holdout's allocation
 
 
 #: First moments per (group, t): rows, DR / DR-unsubscribe / IPS terms, the model's value, k, k², zeros, matches.
@@ -257,6 +258,37 @@ class GroupStats:
             value += float(basis @ curve.beta)
             var += float(basis @ curve.cov @ basis)
         return est.Estimate(value, var ** 0.5)
+
+
+def arm_values(stats: GroupStats, email: EmailConfig) -> dict[int, dict[int, tuple[float, float]]]:
+    """Per replay bin and candidate frequency t: everyone-in-the-bin-at-t's value per user-week and its standard
+    error, by the gate's estimator (smoothed: the model's mean value plus the bin's residual curve at t, whose
+    covariance gives the error; dr, or too few logged k for a curve: the bin's doubly robust mean) — what
+    Thompson sampling allocates the exploration holdout by (:mod:`sendopt.channels.email.exploration`)."""
+    curves = None
+    if email.publish.safety.estimator == "smoothed":
+        try:
+            curves = stats.residual_curves(email.publish.safety.residual_degree)
+        except ValueError:
+            curves = None
+    sums: dict[tuple[int, int], list[float]] = {}  # (bin, t) → n, Σdm, Σdm², Σdr, Σdr²
+    for (b, o, t), m in stats.first.items():
+        acc = sums.setdefault((b, t), [0.0] * 5)
+        for i, v in enumerate((m["n"], m["dm"], stats.cross_dm.get((b, o, t, t), 0.0), m["dr"],
+                               stats.cross.get((b, o, t, t), 0.0))):
+            acc[i] += v
+    out: dict[int, dict[int, tuple[float, float]]] = {}
+    for (b, t), (n, dm, dm2, dr, dr2) in sorted(sums.items()):
+        if n <= 0:
+            continue
+        if curves is not None and b in curves:
+            phi = est.powers(t, curves[b].degree)
+            mean = dm / n + curves[b].at(t)
+            var = max(dm2 / n - (dm / n) ** 2, 0.0) / n + float(phi @ curves[b].cov @ phi)
+        else:
+            mean, var = dr / n, max(dr2 / n - (dr / n) ** 2, 0.0) / n
+        out.setdefault(int(b), {})[int(t)] = (mean, var ** 0.5)
+    return out
 
 
 def group_stats(rows: DataFrame, email: EmailConfig, region: str) -> GroupStats:
@@ -471,7 +503,10 @@ def choose_for(ctx, scored, registered) -> Choice:
         return unevaluated(options, chosen, f"no holdout evidence to compare on ({exc}); "
                                             f"email.publish.safety.without_evidence: {chosen.name}")
     try:
-        evaluated = evaluate_options(rep, options, email, ctx.region, safety.z)
+        stats = group_stats(rep.rows, email, ctx.region)
     finally:
         rep.rows.unpersist()
-    return choose(evaluated, email)
+    choice = choose(evaluate_stats(stats, options, email, safety.z), email)
+    if email.exploration.allocation == "thompson":
+        choice.arms = arm_values(stats, email)
+    return choice
