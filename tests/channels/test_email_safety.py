@@ -19,6 +19,7 @@ from sendopt.channels.email.safety import (
     preferred,
     step_options,
 )
+from sendopt.lifecycle.estimators import powers
 
 
 def _with_safety(email: EmailConfig, **update) -> EmailConfig:
@@ -184,3 +185,20 @@ def test_arm_values_give_each_bin_and_frequency_its_value_by_the_gates_estimator
         assert arms[1][7][0] == pytest.approx(10.0, abs=0.2) and arms[2][7][0] == pytest.approx(-10.0, abs=0.2)
         assert arms[1][3][0] == pytest.approx(5.0, abs=0.2)
         assert all(se > 0 for by_k in arms.values() for _, se in by_k.values())
+
+
+def test_a_market_pooled_residual_curve_is_one_estimate_shared_by_every_bin(spark):
+    reward = lambda b, k: {0: 1.0, 3: 5.0, 7: 10.0 if b == 1 else -10.0}[k]  # noqa: E731
+    stats = group_stats(_replay(spark, reward, lambda k: {0: 1.0, 3: 5.0, 7: 6.0}[k]).rows,
+                        _with_safety(EMAIL, estimator="smoothed"), "north")
+    curves = stats.residual_curves(2, "market")
+    assert curves[1] is curves[2]
+    everyone_7 = Option("everyone_7", "fixed", k=7)
+    v = stats.smoothed(everyone_7, curves)
+    phi = powers(7, 2)
+    # the model says 6 for everyone; the pooled residual at 7 is the mean of +4 and −16: −6 → a value of 0
+    assert v.value == pytest.approx(0.0, abs=0.2)
+    # one shared curve: its error counts once for all rows (not as two independent halves)
+    assert v.se ** 2 == pytest.approx(float(phi @ curves[1].cov @ phi), rel=1e-6)
+    by_bin = stats.residual_curves(2)
+    assert by_bin[1] is not by_bin[2] and by_bin[1].at(7) == pytest.approx(4.0, abs=0.2)

@@ -104,6 +104,10 @@ class SafetyConfig(Strict):
         "lower variance, assumes the model's error is smooth in k within a bin); dr = the "
         "doubly robust difference (unbiased, but only the rows whose logged k matches count)")
     residual_degree: int = Field(2, ge=1, le=2, description="smoothed: degree of the residual's polynomial in k")
+    residual_pooling: Literal["bin", "market"] = Field(
+        "bin", description="smoothed: one residual curve per bin (a bin with too few logged k borrows the "
+        "market's), or the market's curve for every bin (more rows per curve; assumes the model's error moves "
+        "with k alike in every bin)")
     steps: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default_factory=list, description="when the candidate is not safe, also value tier maps that move "
         "each bin at most this many emails/week from the incumbent towards the candidate (and publish the best "

@@ -183,9 +183,12 @@ class GroupStats:
     cross_dm: dict[tuple[int, int, int, int], float]  # (bin, optimal k, t, t') → Σ dm_t · dm_t'
     residual: dict[tuple[int, int], tuple[float, float, float]]  # (bin, logged k) → (n, Σe, Σe²), e = r − q_logged
 
-    def residual_curves(self, degree: int) -> dict[int, est.ResidualCurve]:
-        """One residual curve per bin (the tiers pick k per bin, so the model's error may differ by bin); a bin
-        whose holdout logged too few distinct k borrows the curve of all bins together."""
+    def residual_curves(self, degree: int, pooling: str = "bin") -> dict[int, est.ResidualCurve]:
+        """One residual curve per bin (``pooling="bin"``: the tiers pick k per bin, so the model's error may
+        differ by bin; a bin whose holdout logged too few distinct k borrows the curve of all bins together),
+        or the curve of all bins together for every bin (``"market"``: ten times the rows per curve, assuming
+        the model's error varies with k alike in every bin). Bins sharing a curve share the same object, which
+        :meth:`smoothed` relies on for the variance."""
         pooled: dict[int, list[float]] = {}
         for (_, k), sums in self.residual.items():
             pooled[k] = [a + b for a, b in zip(pooled.get(k, [0.0, 0.0, 0.0]), sums, strict=True)]
@@ -193,7 +196,8 @@ class GroupStats:
         curves = {}
         for b in sorted({b for b, _ in self.residual}):
             try:
-                curves[b] = est.residual_curve({k: v for (bb, k), v in self.residual.items() if bb == b}, degree)
+                curves[b] = everyone if pooling == "market" else est.residual_curve(
+                    {k: v for (bb, k), v in self.residual.items() if bb == b}, degree)
             except ValueError:
                 curves[b] = everyone
         return curves
@@ -234,8 +238,9 @@ class GroupStats:
 
     def smoothed(self, a: Option, curves: dict[int, est.ResidualCurve], b: Option | None = None) -> est.Estimate:
         """V(a) (or V(a) − V(b) on the same rows): mean of the model's value at the option's k plus its bin's
-        residual curve at that k. Variance: the model values' spread plus each bin's curve's, φ̄ᵀ·cov·φ̄ (the
-        bins' curves come from disjoint rows)."""
+        residual curve at that k. Variance: the model values' spread plus each curve's φ̄ᵀ·cov·φ̄, with φ̄ summed
+        over the bins that share the curve (distinct curves come from disjoint rows; a shared one is one
+        estimate, so its bins' errors add up before squaring)."""
         ta, tb = self.pick(a), self.pick(b) if b is not None else {}
         n = dm = dm2 = 0.0
         phis: dict[int, list[float]] = {}  # bin → Σ 1, Σ k, Σ k² over its rows (differences for a pair)
@@ -252,10 +257,14 @@ class GroupStats:
                 phi[j] += fx.get(m, 0.0) - fy.get(m, 0.0)
         mean = dm / n
         value, var = mean, max(dm2 / n - mean * mean, 0.0) / max(n - 1.0, 1.0)
+        shared: dict[int, tuple[est.ResidualCurve, np.ndarray]] = {}  # id(curve) → (curve, Σ of its bins' φ̄)
         for bin_, phi in phis.items():
             curve = curves[bin_]
             basis = np.array(phi[:curve.degree + 1]) / n
             value += float(basis @ curve.beta)
+            prev = shared.get(id(curve))
+            shared[id(curve)] = (curve, basis if prev is None else prev[1] + basis)
+        for curve, basis in shared.values():
             var += float(basis @ curve.cov @ basis)
         return est.Estimate(value, var ** 0.5)
 
@@ -268,7 +277,8 @@ def arm_values(stats: GroupStats, email: EmailConfig) -> dict[int, dict[int, tup
     curves = None
     if email.publish.safety.estimator == "smoothed":
         try:
-            curves = stats.residual_curves(email.publish.safety.residual_degree)
+            curves = stats.residual_curves(email.publish.safety.residual_degree,
+                                           email.publish.safety.residual_pooling)
         except ValueError:
             curves = None
     sums: dict[tuple[int, int], list[float]] = {}  # (bin, t) → n, Σdm, Σdm², Σdr, Σdr²
@@ -346,7 +356,7 @@ def evaluate_stats(stats: GroupStats, options: list[Option], email: EmailConfig,
     curves, note = None, None
     if safety.estimator == "smoothed":
         try:
-            curves = stats.residual_curves(safety.residual_degree)
+            curves = stats.residual_curves(safety.residual_degree, safety.residual_pooling)
         except ValueError as exc:
             note = f"smoothed estimator unavailable ({exc}): DR used"
     inc = next(o for o in options if o.name == INCUMBENT)
