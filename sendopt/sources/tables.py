@@ -76,7 +76,8 @@ EMAIL_SENDS = TableSpec(
     "raw",
     "email_sends",
     description="Marketing emails sent, with the logging policy that chose the user's weekly frequency and "
-    "its assignment probability (1/8 in the exploration holdout, 1 under the fixed policy).",
+    "its assignment probability (1/8 in a uniform exploration holdout, the logged per-bin probability in a "
+    "Thompson-allocated one, 1 under the fixed policy).",
     columns=(
         col("send_id", "string", "Unique send id", nullable=False),
         _USER,
