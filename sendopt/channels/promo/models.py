@@ -151,6 +151,19 @@ class ModelSet:
             return float(cfg.level_error_fallback)
         return float(err.get("measured_sd", err["sd"]))  # measured_sd: champions tagged before 2026-12-07
 
+    def merchant_cost_level(self, merchant_id: int, cfg: ModelConfig) -> float:
+        """How much higher the budget rule counts a plan's predicted cost at this merchant: its unseen campaigns'
+        observed ÷ predicted redemptions (:func:`campaign_level_error`'s refits), shrunk to 1 with the weight of
+        ``level_error_merchant_prior`` redemptions, and never below 1 — evidence that the model under-predicts
+        this merchant tightens its budget; evidence of over-prediction does not loosen it (a level measured on
+        other designs may not carry to the plan's). 1 when off (null), unmeasured or the merchant never ran."""
+        prior = cfg.level_error_merchant_prior
+        sums = (self.usage.get("level_error") or {}).get("merchants", {}).get(str(merchant_id))
+        if prior is None or not sums:
+            return 1.0
+        observed, predicted = sums
+        return max(1.0, (observed + prior) / (predicted + prior))
+
 
 def training_frame(campaigns: DataFrame, eligible: DataFrame, merchants: DataFrame, window_payments: DataFrame,
                    redemptions: DataFrame, features) -> DataFrame:
@@ -397,11 +410,16 @@ def campaign_level_error(spark, rows: DataFrame, cfg: ModelConfig) -> dict[str, 
     for k in used if len(used) > 1 else []:  # a fold needs campaigns outside it to be trained on
         held = x.where(F.col("_fold") == k)
         model = fit_kind(spark, "usage", x.where(F.col("_fold") != k), held, cfg)
-        per += offered_rates(model, held).groupBy("key").agg(  # one row per campaign
+        per += offered_rates(model, held).groupBy("key", "merchant_id").agg(  # one row per campaign
             F.sum("_obs").alias("obs"), F.sum(F.col("_obs") ** 2).alias("noise"),
             F.sum(F.col("_rate") * F.col("usage_weight")).alias("pred")).collect()
+    merchants: dict[str, list[float]] = {}  # merchant → [Σ observed, Σ predicted] of its unseen campaigns
+    for r in per:
+        acc = merchants.setdefault(str(r["merchant_id"]), [0.0, 0.0])
+        acc[0] += float(r["obs"])
+        acc[1] += float(r["pred"])
     return {**level_error([(float(r["obs"]), float(r["noise"]), float(r["pred"])) for r in per]),
-            "folds": float(folds)}
+            "folds": float(folds), "merchants": merchants}
 
 
 def level_error(campaigns: list[tuple[float, float, float]]) -> dict[str, float]:

@@ -275,12 +275,17 @@ def plan_requests(ctx, rows: dict[str, dict], merchants_df: DataFrame, merchants
         if s.empty:
             status[rid] = ("failed", "no eligible customer in the allowed segments (region, signup, opt-outs)")
             continue
+        level = sc["models"].merchant_cost_level(row["merchant_id"], cfg.models)
+        if level > 1.0:
+            ctx.log.info("stage=plan-promos request %s: merchant %s's unseen campaigns redeemed %.2f× the model's "
+                         "prediction (shrunk): the budget rule counts its predicted cost that much higher", rid,
+                         row["merchant_id"], level)
         limits = simulator.Limits(budget=float(row["budget"]), max_cps=row["max_cps"],
                                   segments=tuple(row["segments"]), min_coverage=dict(row["min_coverage"] or {}),
                                   weight_orders=float(row["weight_orders"]),
                                   weight_new=float(row["weight_new_customers"]),
                                   confidence=cfg.simulator.budget_confidence, interval=cfg.simulator.interval,
-                                  cost_margin=cfg.simulator.cost_model_margin,
+                                  cost_margin=(1.0 + cfg.simulator.cost_model_margin) * level - 1.0,
                                   level_sd=sc["level_sd"])
         problem = cps_problem(s, limits)
         if problem:

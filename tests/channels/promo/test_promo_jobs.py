@@ -57,6 +57,7 @@ def test_requests_are_planned_once_replanned_in_place_and_evaluated(spark, tiny_
     assert abs(len(first) - reached) <= 0.2 * reached + 5
     err = json.loads(load_champion(config, "usage")[1]["usage"])["level_error"]  # unseen campaigns' level error
     assert err["folds"] == 3 and err["campaigns"] >= 2 and err["sd"] >= 0
+    assert err["merchants"] and all(o >= 0 and p >= 0 for o, p in err["merchants"].values())  # per merchant
 
     assert main(["plan-promos", *args]) == 0  # nothing pending: planned exactly once
     assert lake.read("ops.promo_request_status").count() == 2
