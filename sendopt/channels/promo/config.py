@@ -80,7 +80,7 @@ class ModelConfig(Strict):
                                         "cannot be measured (10 folds measured 0.17 and 0.16 on the 50,000-user "
                                         "worlds of seeds 7 and 11; a model of fewer campaigns errs more: 3 folds "
                                         "gave 0.37 on seed 7)")
-    level_error_merchant_prior: float | None = Field(None, ge=0, description="effect usage: the budget rule "
+    level_error_merchant_prior: float | None = Field(30.0, ge=0, description="effect usage: the budget rule "
                                                      "counts a plan's predicted cost × the merchant's level on its "
                                                      "unseen campaigns (the level error's refits), shrunk to 1 "
                                                      "with this many redemptions and never below 1; null = off")

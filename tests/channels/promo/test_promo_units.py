@@ -315,13 +315,14 @@ def test_a_merchants_unseen_campaigns_only_ever_tighten_its_budget():
     """Observed ÷ predicted redemptions of the merchant's campaigns in the level error's refits, shrunk with
     ``level_error_merchant_prior`` redemptions: under-prediction raises the cost the budget rule counts,
     over-prediction leaves it (a level measured on other designs may not carry to the plan's)."""
-    cfg = PromoConfig().models.model_copy(update={"level_error_merchant_prior": 30.0})
+    cfg = PromoConfig().models  # level_error_merchant_prior 30 by default
     measured = models.ModelSet({}, trained=False, usage={"level_error": {
         "sd": 0.09, "campaigns": 57, "merchants": {"307": [83.0, 67.4], "52": [3.0, 4.2]}}})
     assert measured.merchant_cost_level(307, cfg) == pytest.approx((83 + 30) / (67.4 + 30))
     assert measured.merchant_cost_level(52, cfg) == 1.0  # over-predicted: not loosened
     assert measured.merchant_cost_level(999, cfg) == 1.0  # never ran a campaign
-    assert measured.merchant_cost_level(307, PromoConfig().models) == 1.0  # off by default
+    off = cfg.model_copy(update={"level_error_merchant_prior": None})
+    assert measured.merchant_cost_level(307, off) == 1.0
     assert models.ModelSet({}, trained=False).merchant_cost_level(307, cfg) == 1.0  # not measured
     limits = simulator.Limits(budget=116.0, max_cps=None, segments=("new",), min_coverage={}, weight_orders=0.0,
                               weight_new=0.0, cost_margin=measured.merchant_cost_level(307, cfg) - 1.0)
