@@ -11,6 +11,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from sendopt.channels.email.backtest import Replay
+from sendopt.channels.email.exploration import uniformly_logged
 from sendopt.evaluation.email_policy import _as_arrays, _pick, true_net_values
 
 TRAITS = "truth.user_traits"
@@ -28,7 +29,7 @@ def true_values_of(lake, world, email):
         aggs = []
         for p in policies:
             if p == "logged":  # uniform rows: every k equally likely; other (Thompson) rows: the logged k
-                uniform = F.abs(F.col("prob") * len(ks) - 1.0) < 1e-9
+                uniform = uniformly_logged(F.col("prob"), len(ks))
                 nv = F.when(uniform, sum(F.col(f"tnv_{k}") for k in ks) / len(ks)).otherwise(
                     _pick("tnv", F.col("k_logged"), ks))
                 un = F.when(uniform, sum(F.col(f"tunsub_{k}") for k in ks) / len(ks)).otherwise(

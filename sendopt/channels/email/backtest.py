@@ -51,6 +51,7 @@ from sendopt.channels.email.decide import (
     tier_of,
     user_values,
 )
+from sendopt.channels.email.exploration import uniformly_logged
 from sendopt.channels.email.model import EmailResponseModel
 from sendopt.channels.email.tables import BACKTEST_RESULTS
 from sendopt.channels.primitives import in_market
@@ -181,7 +182,7 @@ def _policy_aggs(policy: str) -> list[Column]:
     if policy == "logged":  # stochastic: π(a|x) = p(a|x), expectation over every k where the log was uniform
         # over them; a row logged with another probability (a Thompson-allocated holdout) is its own on-policy
         # term: q_target = q(x, a), so DR's term is the observed reward
-        uniform = F.abs(F.col("prob") * F.size(by_k) - 1.0) < 1e-9
+        uniform = uniformly_logged(F.col("prob"), F.size(by_k))
         pi = F.col("prob")
         q_target = F.when(uniform, _mean_over_k(by_k, "net_value")).otherwise(q_logged)
         u_target = F.when(uniform, _mean_over_k(by_k, "p_unsubscribe")).otherwise(u_logged)

@@ -28,6 +28,12 @@ from sendopt.channels.primitives import uniform_hash
 Allocation = dict[int, dict[int, float]]
 
 
+def uniformly_logged(prob: Column, frequencies: int | Column) -> Column:
+    """Whether a logged row's probability is that of a uniform draw over ``frequencies`` (a count): such a row's
+    stochastic logging policy is the uniform one; any other probability came from a Thompson-allocated holdout."""
+    return F.abs(prob * frequencies - 1.0) < 1e-9
+
+
 def thompson_allocation(values: dict[int, dict[int, tuple[float, float]]], explore: ExplorationConfig) -> Allocation:
     """Per bin: ``floor / K`` for every exploration frequency plus ``(1 − floor)`` times the probability that it
     is the bin's best, from ``values`` (bin → {k: (estimate, standard error)}; frequencies without an estimate

@@ -49,7 +49,7 @@ def design_weights(weight, prob):
     if prob is None:
         return weight
     prob = np.asarray(prob, dtype=float)
-    inverse = np.where(prob > 0, 1.0 / np.where(prob > 0, prob, 1.0), 1.0)
+    inverse = 1.0 / np.where(prob > 0, prob, 1.0)  # a row without a propensity keeps its weight
     return weight * inverse / inverse.mean()
 
 
@@ -138,11 +138,13 @@ class EmailResponseModel(ResponseModel):
         prev = F.coalesce(F.col(carry).cast("double"), F.lit(0.0)) if carry else F.lit(None).cast("double")
         scored = self._raw_at_anchor(randomized.withColumn("_t", F.col("k")).withColumn("_prev", prev),
                                      result.model_str, anchor, hold=carry)
-        prob = [c for c in ("assignment_prob",) if c in scored.columns]
-        sample = scored.select(*raw_cols, "_t", "_prev", self.label_col, self.weight_col, *prob).toPandas()  # bounded
+        has_prob = "assignment_prob" in scored.columns
+        sample = scored.select(*raw_cols, "_t", "_prev", self.label_col, self.weight_col,
+                               *(["assignment_prob"] if has_prob else [])).toPandas()  # bounded
         return fit_dose_response(
             sample[raw_cols].to_numpy(), sample["_t"].to_numpy(), sample[self.label_col].to_numpy(),
-            design_weights(sample[self.weight_col].to_numpy(), sample[prob[0]].to_numpy() if prob else None),
+            design_weights(sample[self.weight_col].to_numpy(),
+                           sample["assignment_prob"].to_numpy() if has_prob else None),
             treatment="k",
             levels=self.config.email.candidate_frequencies, anchor=float(anchor),
             zeros=self.structural_zeros, ridge=training.k_effect_ridge,

@@ -269,18 +269,24 @@ class GroupStats:
         return est.Estimate(value, var ** 0.5)
 
 
+def gate_curves(stats: GroupStats, email: EmailConfig) -> tuple[dict[int, est.ResidualCurve] | None, str | None]:
+    """The smoothed estimator's residual curves (``None`` with the ``dr`` estimator), and why they are missing
+    when the holdout logged too few distinct k for them (the gate then uses DR and says so)."""
+    safety = email.publish.safety
+    if safety.estimator != "smoothed":
+        return None, None
+    try:
+        return stats.residual_curves(safety.residual_degree, safety.residual_pooling), None
+    except ValueError as exc:
+        return None, f"smoothed estimator unavailable ({exc}): DR used"
+
+
 def arm_values(stats: GroupStats, email: EmailConfig) -> dict[int, dict[int, tuple[float, float]]]:
     """Per replay bin and candidate frequency t: everyone-in-the-bin-at-t's value per user-week and its standard
     error, by the gate's estimator (smoothed: the model's mean value plus the bin's residual curve at t, whose
     covariance gives the error; dr, or too few logged k for a curve: the bin's doubly robust mean) — what
     Thompson sampling allocates the exploration holdout by (:mod:`sendopt.channels.email.exploration`)."""
-    curves = None
-    if email.publish.safety.estimator == "smoothed":
-        try:
-            curves = stats.residual_curves(email.publish.safety.residual_degree,
-                                           email.publish.safety.residual_pooling)
-        except ValueError:
-            curves = None
+    curves, _ = gate_curves(stats, email)
     sums: dict[tuple[int, int], list[float]] = {}  # (bin, t) → n, Σdm, Σdm², Σdr, Σdr²
     for (b, o, t), m in stats.first.items():
         acc = sums.setdefault((b, t), [0.0] * 5)
@@ -352,13 +358,7 @@ def evaluate_options(rep: Replay, options: list[Option], email: EmailConfig, reg
 def evaluate_stats(stats: GroupStats, options: list[Option], email: EmailConfig, z: float) -> list[Evaluated]:
     """DR (always) and the gate's estimator (``email.publish.safety.estimator``) from the replay's group sums;
     the smoothed estimator falls back to DR, saying so, when the holdout logged too few distinct k."""
-    safety = email.publish.safety
-    curves, note = None, None
-    if safety.estimator == "smoothed":
-        try:
-            curves = stats.residual_curves(safety.residual_degree, safety.residual_pooling)
-        except ValueError as exc:
-            note = f"smoothed estimator unavailable ({exc}): DR used"
+    curves, note = gate_curves(stats, email)
     inc = next(o for o in options if o.name == INCUMBENT)
     marginal = {o.name: stats.sums(o) for o in options}
 
